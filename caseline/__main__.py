@@ -1,0 +1,3 @@
+from caseline.cli import main
+
+main()

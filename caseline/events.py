@@ -1,0 +1,87 @@
+"""The in-process domain-event dispatcher and the one list of every event type.
+
+Services append an audit event (``caseline.audit.services.record``), which publishes a
+:class:`DomainEvent` here. Higher apps (sla, escalations, incidents, notify) subscribe in
+their ``AppConfig.ready()``. Handlers run synchronously inside the publishing transaction,
+so they must only do cheap writes to the same database; anything slow or anything that
+leaves the process goes through the outbox or a timer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Every event type in the product, with what it means. Webhooks may subscribe to any of
+# these; publishing an unknown type is a programming error.
+EVENT_TYPES: dict[str, str] = {
+    # accounts
+    "organization.created": "An organization (customer account) was created.",
+    "organization.updated": "Fields of an organization changed.",
+    "contact.created": "A customer contact was created.",
+    "contact.updated": "Fields of a contact changed.",
+    "contact.merged": "A contact was merged into another one.",
+    "staff.created": "A staff user was created.",
+    "staff.updated": "A staff user's fields or roles changed.",
+    "team.created": "A team was created.",
+    "team.updated": "A team or its membership changed.",
+    "product_area.created": "A product area was created.",
+    "product_area.updated": "A product area or its SME roster changed.",
+    # tickets
+    "ticket.created": "A ticket was created (any channel).",
+    "ticket.updated": "One or more fields of a ticket changed.",
+    "ticket.status_changed": "A ticket moved to another status.",
+    "ticket.assigned": "A ticket's assignee or team changed.",
+    "ticket.solved": "A ticket was solved.",
+    "ticket.message_added": "A public reply or internal note was added to a ticket.",
+    "ticket.follower_added": "A staff follower or customer CC was added.",
+    "ticket.follower_removed": "A staff follower or customer CC was removed.",
+    "ticket.tags_changed": "A ticket's tags changed.",
+    "ticket.custom_field_changed": "A custom field value of a ticket changed.",
+    "ticket.linked": "A link between two tickets was created.",
+    "ticket.merged": "A ticket was merged into another ticket.",
+    "ticket.triaged": "Triage rules set severity, product area or team.",
+    "custom_field.changed": "A ticket custom field definition was created or changed.",
+    # configuration
+    "triage_rule.changed": "A triage rule was created, changed or deleted.",
+    "webhook.changed": "A webhook subscription was created, changed or deleted.",
+    "outbox.retried": "An administrator made an outbox delivery (email, webhook) due again.",
+    # timers (caseline.sla)
+    "timer.note": "A note timer (kind audit.note) fired: the subject's timeline shows the moment.",
+    "timer.retried": "An administrator re-armed a failed or cancelled timer.",
+}
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    type: str
+    subject_type: str
+    subject_id: int
+    at: datetime
+    actor_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    audit_id: int | None = None
+
+
+Handler = Callable[[DomainEvent], None]
+_handlers: dict[str, list[Handler]] = defaultdict(list)
+_wildcard: list[Handler] = []
+
+
+def subscribe(event_type: str, handler: Handler) -> None:
+    """Register ``handler`` for ``event_type`` ("*" for every event). Idempotent."""
+    if event_type != "*" and event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    target = _wildcard if event_type == "*" else _handlers[event_type]
+    if handler not in target:
+        target.append(handler)
+
+
+def publish(event: DomainEvent) -> None:
+    if event.type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event.type!r}")
+    for handler in (*_handlers.get(event.type, ()), *_wildcard):
+        handler(event)

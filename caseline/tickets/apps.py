@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class TicketsConfig(AppConfig):
+    name = "caseline.tickets"
+    label = "tickets"
+    verbose_name = "Tickets"
+
+    def ready(self) -> None:
+        from caseline import events
+
+        from . import handlers
+
+        events.subscribe("contact.merged", handlers.contact_merged)

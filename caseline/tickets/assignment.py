@@ -1,0 +1,111 @@
+"""Auto-assignment: round-robin or least open load among the team's available members.
+
+A member is a candidate when they are an active staff user of the ticket's team, not
+marked away, below their ``open_ticket_cap`` of open tickets, and -- when the ticket has a
+product area -- hold that product area as a skill (:func:`available_members`; the SLA
+issue adds shift calendars and the on-duty rota there).
+
+Concurrency: the team row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
+the IMMEDIATE write transaction already serialises writers), so two tickets created at the
+same moment never read the same round-robin cursor or the same loads.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from caseline.accounts.models import ProductArea, Team, User
+from caseline.audit.services import record
+from caseline.timesource import now
+
+from .models import Ticket
+from .states import OPEN_STATUSES
+
+
+def open_load_subquery():
+    """Number of open tickets assigned to the outer user (for ``annotate``)."""
+    counts = (
+        Ticket.objects.filter(assignee=OuterRef("pk"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+def available_members(team: Team, product_area: ProductArea | int | None) -> QuerySet[User]:
+    """Members of ``team`` who may take a new ticket now, annotated with ``open_load``.
+
+    Active staff, not away, with fewer open tickets than their cap, holding the product
+    area skill when one is given; ordered by id (the round-robin order). One query when
+    evaluated. The SLA issue extends this filter with shift calendars / the on-duty rota.
+    """
+    qs = (
+        User.objects.filter(teams=team, is_active=True, kind=User.Kind.STAFF, is_away=False)
+        .annotate(open_load=open_load_subquery())
+        .filter(open_load__lt=F("open_ticket_cap"))
+    )
+    if product_area is not None:
+        qs = qs.filter(skills=product_area)
+    return qs.order_by("id")
+
+
+def _round_robin_order(candidates: list[User], cursor: int | None) -> list[User]:
+    """``candidates`` (sorted by id) rotated to start after the member ``cursor``."""
+    if cursor is None:
+        return candidates
+    after = [u for u in candidates if u.pk > cursor]
+    before = [u for u in candidates if u.pk <= cursor]
+    return after + before
+
+
+def choose(candidates: list[User], strategy: str, cursor: int | None) -> User | None:
+    """The member ``strategy`` picks among ``candidates`` (each with ``open_load``)."""
+    if not candidates or strategy == Team.Strategy.MANUAL:
+        return None
+    ordered = _round_robin_order(candidates, cursor)
+    if strategy == Team.Strategy.LEAST_LOAD:
+        # min() keeps the first of equals: ties go to the next in round-robin order.
+        return min(ordered, key=lambda u: u.open_load)
+    return ordered[0]
+
+
+def auto_assign(ticket, *, actor=None):
+    """Pick an assignee among the ticket team's available members with the product-area
+    skill (round-robin or least open load per Team.assignment_strategy), set it on the
+    ticket (saved), record a "ticket.assigned" audit event, and return the user (or None
+    when nobody is available or the team is manual). Runs inside the caller's transaction.
+
+    A ticket without a team, or one that already has an assignee, is left alone (None).
+    The assignee also becomes a follower of the ticket; the team's round-robin cursor
+    moves to them (for least-load too, so ties keep rotating).
+    """
+    if ticket.team_id is None or ticket.assignee_id is not None:
+        return None
+    with transaction.atomic(savepoint=False):
+        team = Team.objects.select_for_update().filter(pk=ticket.team_id).first()
+        if team is None or team.assignment_strategy == Team.Strategy.MANUAL:
+            return None
+        candidates = list(available_members(team, ticket.product_area_id))
+        user = choose(candidates, team.assignment_strategy, team.last_assigned_user_id)
+        if user is None:
+            return None
+        team.last_assigned_user_id = user.pk
+        team.save(update_fields=["last_assigned_user_id"])
+        ticket.assignee = user
+        ticket.updated_at = now()
+        ticket.save(update_fields=["assignee", "updated_at"])
+        ticket.followers.add(user)
+        record(
+            "ticket.assigned",
+            "ticket",
+            ticket.pk,
+            actor=actor,
+            ticket_id=ticket.pk,
+            changes={"assignee": (None, user.pk)},
+            data={"strategy": team.assignment_strategy, "team": team.pk},
+        )
+    return user

@@ -1,0 +1,213 @@
+"""Read paths of the tickets app: visibility, the ticket list with its filters, messages,
+the timeline, custom field definitions. Every query loads what the serializers read in a
+fixed number of queries (select_related + prefetch), never one per row.
+
+Indexes used by the list (see Ticket.Meta): (status, id), (team, status, id),
+(assignee, status, id), (organization, id), (requester, id); pages are keyset on id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from caseline.accounts.models import ContactEmail, User
+from caseline.audit.models import AuditEvent
+from caseline.errors import NotFound, ValidationFailed
+
+from .models import (
+    Attachment,
+    CustomField,
+    CustomFieldValue,
+    Message,
+    Ticket,
+    TicketLink,
+)
+from .states import Status
+
+
+def can_see_all(user: Any) -> bool:
+    return (
+        user is not None
+        and getattr(user, "kind", None) == User.Kind.STAFF
+        and user.has_perm("accounts.view_all_tickets")
+    )
+
+
+def can_read_internal(user: Any) -> bool:
+    return (
+        user is not None
+        and getattr(user, "kind", None) == User.Kind.STAFF
+        and user.has_perm("accounts.add_internal_note")
+    )
+
+
+def visible_tickets(user: Any) -> QuerySet[Ticket]:
+    """Tickets ``user`` may see: staff with view_all_tickets all of them; a customer
+    their organization's tickets (their own requests when they have no organization);
+    anyone else none."""
+    if can_see_all(user):
+        return Ticket.objects.all()
+    if getattr(user, "kind", None) == User.Kind.CUSTOMER and user.contact_id:
+        contact = user.contact
+        if contact.organization_id:
+            return Ticket.objects.filter(organization_id=contact.organization_id)
+        return Ticket.objects.filter(requester_id=contact.pk)
+    return Ticket.objects.none()
+
+
+def with_details(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Everything the ticket serializer reads, in a fixed number of queries."""
+    return qs.select_related(
+        "requester", "organization", "assignee", "team", "product_area"
+    ).prefetch_related(
+        "tags",
+        Prefetch("requester__emails", queryset=ContactEmail.objects.order_by("-is_primary", "id")),
+        Prefetch(
+            "field_values",
+            queryset=CustomFieldValue.objects.select_related("field").order_by("field__key"),
+        ),
+        Prefetch("followers", queryset=User.objects.only("id").order_by("id")),
+        Prefetch("ccs", queryset=ccs_queryset()),
+        Prefetch("links_out", queryset=TicketLink.objects.order_by("id")),
+        Prefetch("links_in", queryset=TicketLink.objects.order_by("id")),
+    )
+
+
+def ccs_queryset():
+    from caseline.accounts.models import Contact
+
+    return Contact.objects.only("id").order_by("id")
+
+
+def get_ticket(user: Any, ticket_id: int) -> Ticket:
+    """The ticket with its details, or NotFound when it does not exist or is not visible
+    to ``user`` (customers learn nothing about other organizations' tickets)."""
+    ticket = with_details(visible_tickets(user)).filter(pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound(f"no ticket CL-{ticket_id}")
+    return ticket
+
+
+def visible_ticket(user: Any, ticket_id: int) -> Ticket:
+    """The bare ticket row (no details) if visible to ``user``; NotFound otherwise."""
+    ticket = visible_tickets(user).filter(pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound(f"no ticket CL-{ticket_id}")
+    return ticket
+
+
+def _int(value: Any, field: str, errors: dict[str, str]) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        errors[field] = "must be an id"
+        return None
+
+
+def list_tickets(user: Any, filters: dict[str, Any] | None = None) -> QuerySet[Ticket]:
+    """Visible tickets matching ``filters`` (unordered; the page orders by id).
+
+    Filters: status ("open,pending"), team (id), assignee ("me", "none" or id),
+    organization (id), requester (contact id), severity (1-4), product_area (id),
+    tag (name), updated_since (ISO 8601 datetime).
+    """
+    filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
+    errors: dict[str, str] = {}
+    qs = visible_tickets(user)
+    if "status" in filters:
+        statuses = [s.strip() for s in str(filters["status"]).split(",") if s.strip()]
+        bad = [s for s in statuses if s not in Status.values]
+        if bad or not statuses:
+            errors["status"] = f"unknown status {', '.join(bad)}; use {', '.join(Status.values)}"
+        elif len(statuses) == 1:
+            qs = qs.filter(status=statuses[0])
+        else:
+            qs = qs.filter(status__in=statuses)
+    for name in ("team", "organization", "requester", "product_area"):
+        if name in filters:
+            value = _int(filters[name], name, errors)
+            if value is not None:
+                qs = qs.filter(**{f"{name}_id": value})
+    if "assignee" in filters:
+        raw = str(filters["assignee"]).strip().lower()
+        if raw == "me":
+            qs = qs.filter(assignee_id=getattr(user, "pk", None))
+        elif raw == "none":
+            qs = qs.filter(assignee__isnull=True)
+        else:
+            value = _int(raw, "assignee", errors)
+            if value is not None:
+                qs = qs.filter(assignee_id=value)
+    if "severity" in filters:
+        value = _int(filters["severity"], "severity", errors)
+        if value is not None and value not in (1, 2, 3, 4):
+            errors["severity"] = "must be between 1 and 4"
+        elif value is not None:
+            qs = qs.filter(severity=value)
+    if "tag" in filters:
+        qs = qs.filter(tags__name=str(filters["tag"]).strip().lower())
+    if "updated_since" in filters:
+        raw = filters["updated_since"]
+        try:
+            since = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+            if since.tzinfo is None:
+                raise ValueError
+            qs = qs.filter(updated_at__gte=since)
+        except ValueError:
+            errors["updated_since"] = "must be an ISO 8601 datetime with a time zone"
+    if errors:
+        raise ValidationFailed("invalid filter", fields=errors)
+    return with_details(qs)
+
+
+def visible_messages(user: Any, ticket: Ticket) -> QuerySet[Message]:
+    """Messages of ``ticket`` that ``user`` may read: customers (and staff without the
+    internal-note permission) only public ones."""
+    qs = Message.objects.filter(ticket=ticket)
+    if not can_read_internal(user):
+        qs = qs.filter(kind=Message.Kind.PUBLIC)
+    return qs.select_related("author_user", "author_contact").prefetch_related(
+        Prefetch("attachments", queryset=Attachment.objects.order_by("id")),
+        Prefetch(
+            "author_contact__emails",
+            queryset=ContactEmail.objects.order_by("-is_primary", "id"),
+        ),
+    )
+
+
+def visible_attachment(user: Any, attachment_id: int) -> Attachment:
+    """An attachment whose ticket and message ``user`` may see; NotFound otherwise
+    (an internal note's file is never revealed to a customer)."""
+    qs = Attachment.objects.select_related("message").filter(
+        pk=attachment_id, message__ticket__in=visible_tickets(user)
+    )
+    if not can_read_internal(user):
+        qs = qs.filter(message__kind=Message.Kind.PUBLIC)
+    attachment = qs.first()
+    if attachment is None:
+        raise NotFound(f"no attachment {attachment_id}")
+    return attachment
+
+
+def timeline(ticket: Ticket) -> QuerySet[AuditEvent]:
+    """The ticket's audit events (oldest first when paged ascending)."""
+    return AuditEvent.objects.filter(ticket_id=ticket.pk).select_related("actor")
+
+
+def custom_fields(*, active: bool | None = None) -> QuerySet[CustomField]:
+    qs = CustomField.objects.all()
+    if active is not None:
+        qs = qs.filter(active=active)
+    return qs
+
+
+def get_custom_field(field_id: int) -> CustomField:
+    cf = CustomField.objects.filter(pk=field_id).first()
+    if cf is None:
+        raise NotFound(f"no custom field {field_id}")
+    return cf

@@ -1,0 +1,384 @@
+"""API shapes of the tickets domain (django-ninja / pydantic) and the functions that turn
+loaded rows into them. Serializers read only what the queries loaded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Field, Schema
+
+from caseline.accounts.models import Contact, User
+from caseline.audit.models import AuditEvent
+
+from .models import Attachment, CustomField, Message, Ticket, TicketLink
+from .services import custom_value_json
+
+# --- shared -----------------------------------------------------------------------------
+
+
+class PageMeta(Schema):
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class PageLinks(Schema):
+    next: str | None = None
+
+
+class UserRef(Schema):
+    id: int
+    email: str
+    name: str
+
+
+class ContactRef(Schema):
+    id: int
+    name: str
+    email: str
+
+
+class NamedRef(Schema):
+    id: int
+    name: str
+
+
+def _user_ref(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "email": user.email, "name": str(user)}
+
+
+def _contact_ref(contact: Contact | None) -> dict[str, Any] | None:
+    if contact is None:
+        return None
+    return {"id": contact.pk, "name": contact.name, "email": contact.primary_email}
+
+
+def _named(obj: Any) -> dict[str, Any] | None:
+    return None if obj is None else {"id": obj.pk, "name": obj.name}
+
+
+# --- tickets ----------------------------------------------------------------------------
+
+
+class RequesterIn(Schema):
+    email: str
+    name: str = ""
+
+
+class AttachmentIn(Schema):
+    filename: str
+    content_type: str = "application/octet-stream"
+    content_base64: str
+
+
+class TicketIn(Schema):
+    subject: str
+    body_text: str = ""
+    body_html: str = ""
+    requester: int | RequesterIn | None = Field(
+        None, description='contact id, or {"email", "name"} to find or create the contact'
+    )
+    requester_id: int | None = Field(None, description="the requester's contact id")
+    channel: str | None = Field(None, description="email, web, api, phone, chat or agent")
+    severity: int | None = Field(None, description="1-4 (Sev-1 ... Sev-4); triage decides if unset")
+    priority: str | None = Field(None, description="low, normal, high or urgent")
+    product_area_id: int | None = None
+    team_id: int | None = None
+    organization_id: int | None = Field(None, description="default: the requester's")
+    assignee_id: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    cc_ids: list[int] = Field(default_factory=list, description="contact ids to copy")
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+    external_id: str = ""
+
+
+class TicketPatch(Schema):
+    subject: str | None = None
+    severity: int | None = None
+    priority: str | None = None
+    product_area_id: int | None = None
+    team_id: int | None = None
+    assignee_id: int | None = Field(None, description="null unassigns")
+    organization_id: int | None = None
+    status: str | None = Field(None, description="new, open, pending, on_hold, solved, closed")
+    tags: list[str] | None = Field(None, description="replaces the tags")
+    custom_fields: dict[str, Any] | None = Field(None, description="{key: value}; null clears")
+    satisfaction: str | None = Field(None, description="customers: good or bad")
+    satisfaction_comment: str | None = None
+
+
+class LinkOut(Schema):
+    id: int
+    kind: str
+    source_id: int
+    target_id: int
+
+
+class TicketOut(Schema):
+    id: int
+    reference: str
+    subject: str
+    status: str
+    severity: int
+    priority: str
+    channel: str
+    requester: ContactRef
+    organization: NamedRef | None
+    assignee: UserRef | None
+    team: NamedRef | None
+    product_area: NamedRef | None
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    followers: list[int]
+    ccs: list[int]
+    satisfaction: str
+    satisfaction_comment: str
+    merged_into: int | None
+    external_id: str
+    created_at: datetime
+    updated_at: datetime
+    solved_at: datetime | None
+    closed_at: datetime | None
+    links: list[LinkOut]
+
+
+class TicketPage(Schema):
+    results: list[TicketOut]
+    meta: PageMeta
+    links: PageLinks
+
+
+def link_out(link: TicketLink) -> dict[str, Any]:
+    return {
+        "id": link.pk,
+        "kind": link.kind,
+        "source_id": link.source_id,
+        "target_id": link.target_id,
+    }
+
+
+def ticket_out(t: Ticket) -> dict[str, Any]:
+    """Serialize a ticket loaded by ``queries.with_details``."""
+    links = sorted([*t.links_out.all(), *t.links_in.all()], key=lambda link: link.pk)
+    return {
+        "id": t.pk,
+        "reference": t.reference,
+        "subject": t.subject,
+        "status": t.status,
+        "severity": t.severity,
+        "priority": t.priority,
+        "channel": t.channel,
+        "requester": _contact_ref(t.requester),
+        "organization": _named(t.organization),
+        "assignee": _user_ref(t.assignee),
+        "team": _named(t.team),
+        "product_area": _named(t.product_area),
+        "tags": sorted(tag.name for tag in t.tags.all()),
+        "custom_fields": {fv.field.key: custom_value_json(fv.value) for fv in t.field_values.all()},
+        "followers": [u.pk for u in t.followers.all()],
+        "ccs": [c.pk for c in t.ccs.all()],
+        "satisfaction": t.satisfaction,
+        "satisfaction_comment": t.satisfaction_comment,
+        "merged_into": t.merged_into_id,
+        "external_id": t.external_id,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "solved_at": t.solved_at,
+        "closed_at": t.closed_at,
+        "links": [link_out(link) for link in links],
+    }
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+class MessageIn(Schema):
+    kind: str = Field("public", description="public or internal")
+    body_text: str = ""
+    body_html: str = ""
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+
+
+class AttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+
+
+class AuthorOut(Schema):
+    role: str = Field(description="customer or staff")
+    user_id: int | None
+    contact_id: int | None
+    name: str
+    email: str
+
+
+class MessageOut(Schema):
+    id: int
+    ticket_id: int
+    kind: str
+    author: AuthorOut | None
+    channel: str
+    body_text: str
+    body_html: str
+    created_at: datetime
+    attachments: list[AttachmentOut]
+
+
+class MessagePage(Schema):
+    results: list[MessageOut]
+    meta: PageMeta
+    links: PageLinks
+
+
+def attachment_out(a: Attachment) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "url": f"/api/v1/attachments/{a.pk}",
+    }
+
+
+def message_out(m: Message) -> dict[str, Any]:
+    author: dict[str, Any] | None = None
+    if m.author_contact_id is not None:
+        author = {
+            "role": "customer",
+            "user_id": m.author_user_id,
+            "contact_id": m.author_contact_id,
+            "name": m.author_contact.name,
+            "email": m.author_contact.primary_email,
+        }
+    elif m.author_user_id is not None:
+        author = {
+            "role": "staff",
+            "user_id": m.author_user_id,
+            "contact_id": None,
+            "name": str(m.author_user),
+            "email": m.author_user.email,
+        }
+    return {
+        "id": m.pk,
+        "ticket_id": m.ticket_id,
+        "kind": m.kind,
+        "author": author,
+        "channel": m.channel,
+        "body_text": m.body_text,
+        "body_html": m.body_html,
+        "created_at": m.created_at,
+        "attachments": [attachment_out(a) for a in m.attachments.all()],
+    }
+
+
+# --- timeline ---------------------------------------------------------------------------
+
+
+class TimelineEventOut(Schema):
+    id: int
+    at: datetime
+    type: str
+    actor: UserRef | None
+    actor_label: str
+    field: str
+    old: Any = None
+    new: Any = None
+    data: dict[str, Any]
+
+
+class TimelinePage(Schema):
+    results: list[TimelineEventOut]
+    meta: PageMeta
+    links: PageLinks
+
+
+def timeline_out(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.pk,
+        "at": e.at,
+        "type": e.type,
+        "actor": _user_ref(e.actor),
+        "actor_label": e.actor_label,
+        "field": e.field,
+        "old": e.old,
+        "new": e.new,
+        "data": e.data or {},
+    }
+
+
+# --- followers, CCs, links, merge ---------------------------------------------------------
+
+
+class FollowerIn(Schema):
+    user_id: int
+
+
+class CcIn(Schema):
+    contact_id: int
+
+
+class LinkIn(Schema):
+    target: int = Field(description="id of the other ticket")
+    kind: str = Field(description="duplicate_of, incident_of or related")
+
+
+class MergeIn(Schema):
+    into: int = Field(description="id of the ticket that survives")
+    force: bool = Field(False, description="allow merging across organizations")
+
+
+# --- custom fields ----------------------------------------------------------------------
+
+
+class CustomFieldIn(Schema):
+    key: str
+    label: str
+    type: str = Field(description="text, number, choice or date")
+    choices: list[str] = Field(default_factory=list)
+    required_on_solve: bool = False
+    active: bool = True
+
+
+class CustomFieldPatch(Schema):
+    key: str | None = None
+    label: str | None = None
+    type: str | None = None
+    choices: list[str] | None = None
+    required_on_solve: bool | None = None
+    active: bool | None = None
+
+
+class CustomFieldOut(Schema):
+    id: int
+    key: str
+    label: str
+    type: str
+    choices: list[str]
+    required_on_solve: bool
+    active: bool
+
+
+class CustomFieldPage(Schema):
+    results: list[CustomFieldOut]
+    meta: PageMeta
+    links: PageLinks
+
+
+def custom_field_out(cf: CustomField) -> dict[str, Any]:
+    return {
+        "id": cf.pk,
+        "key": cf.key,
+        "label": cf.label,
+        "type": cf.type,
+        "choices": list(cf.choices or []),
+        "required_on_solve": cf.required_on_solve,
+        "active": cf.active,
+    }
