@@ -9,6 +9,14 @@ os.environ.setdefault("API_RATE_LIMIT", "100000")
 if "CASELINE_DATA_DIR" not in os.environ:
     os.environ["CASELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="caseline-test-")
 
+# Each xdist worker counts its own API hits: tests that freeze time in another minute would
+# otherwise reset the window of a rate-limit test running beside them.
+# (The controller's value is inherited by the workers, so a worker always sets its own.)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["RATELIMIT_URL"] = "sqlite:///" + os.path.join(
+        os.environ["CASELINE_DATA_DIR"], f"ratelimit-{os.environ['PYTEST_XDIST_WORKER']}.sqlite3"
+    )
+
 from caseline.settings import *  # noqa: E402,F403
 from caseline.settings import DATA_DIR, DATABASES  # noqa: E402
 
