@@ -250,6 +250,15 @@ def _child_pids(tmp_path) -> dict[str, int]:
     return {m[0]: int(m[1]) for m in re.findall(r"started (\w+) \(pid (\d+)\)", _log(tmp_path))}
 
 
+def _group_members(pgids) -> str:
+    """ps lines of every live process in the given groups (for a failure message)."""
+    out = subprocess.run(
+        ["ps", "-eo", "pid,pgid,ppid,stat,args"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    wanted = {str(g) for g in pgids}
+    return "\n".join(line for line in out[1:] if line.split()[1] in wanted)
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -315,7 +324,9 @@ def test_demo_runs_server_worker_and_clock_and_stops_on_ctrl_c(tmp_path):
         groups = (proc.pid, children["serve"])
         while any(map(_group_alive, groups)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(map(_group_alive, groups)), "a child outlived the demo"
+        assert not any(map(_group_alive, groups)), "a child outlived the demo:\n" + _group_members(
+            groups
+        )
         assert "did not stop in time" not in _log(tmp_path)  # stopped cleanly, not killed
         for pid in children.values():
             with pytest.raises(ProcessLookupError):
@@ -339,7 +350,9 @@ def test_demo_stops_everything_and_fails_when_a_child_dies(tmp_path):
         deadline = time.monotonic() + 10
         while any(map(_group_alive, groups)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(map(_group_alive, groups)), "a child outlived the demo"
+        assert not any(map(_group_alive, groups)), "a child outlived the demo:\n" + _group_members(
+            groups
+        )
         assert "clock exited" in _log(tmp_path)
     finally:
         _stop_group(proc, tmp_path)
