@@ -47,7 +47,7 @@ from .models import (
     Ticket,
     TicketLink,
 )
-from .sanitize import clean_html, html_to_text
+from caseline.text.html import clean_html, html_to_text
 from .states import Status, check_transition
 from .triage import apply_triage
 
