@@ -26,6 +26,16 @@ def pytest_collection_modifyitems(config, items):
     items[:] = keep
 
 
+def pytest_unconfigure(config):
+    """The run's temporary data directory (tests/settings.py made it) goes with the run;
+    only the process that made it (the xdist controller, or a plain run) removes it."""
+    import shutil
+
+    data_dir = os.environ.get("CASELINE_TEST_DATA_DIR_OWNED")
+    if data_dir and not os.environ.get("PYTEST_XDIST_WORKER"):
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def pytest_report_header(config):
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     return f"caseline database: {engine}"

@@ -8,6 +8,7 @@ os.environ.setdefault("CASELINE_FAST_PASSWORDS", "1")
 os.environ.setdefault("API_RATE_LIMIT", "100000")
 if "CASELINE_DATA_DIR" not in os.environ:
     os.environ["CASELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="caseline-test-")
+    os.environ["CASELINE_TEST_DATA_DIR_OWNED"] = os.environ["CASELINE_DATA_DIR"]
 
 # Each xdist worker counts its own API hits: tests that freeze time in another minute would
 # otherwise reset the window of a rate-limit test running beside them.

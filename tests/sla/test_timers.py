@@ -6,6 +6,7 @@ a timer twice."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -48,6 +49,13 @@ def _reschedule(timer: Timer) -> None:
         f"recurring-{n + 1}",
         {"n": n + 1},
     )
+
+
+@timers.handler("test.slow")
+def _slow(timer: Timer) -> None:
+    """A handler that takes 50 ms of wall time (a heavy action)."""
+    ORDER.append(timer.key)
+    time.sleep(0.05)
 
 
 def note(key: str, due, subject_id: int = 1, **payload) -> Timer:
@@ -146,6 +154,24 @@ def test_due_timers_fire_in_due_order_across_batches(frozen):
     assert ORDER == ["o60", "o50", "o40"]
     assert timers.fire_all_due(limit=3) == 4
     assert ORDER == ["o60", "o50", "o40", "o30", "o20", "o10", "o0"]
+
+
+def test_a_batch_commits_when_its_time_budget_is_spent_and_the_rest_stays_due(frozen):
+    """5,000 deadlines in one second must not wait for one 500-row transaction: after the
+    budget the batch commits; the untouched rows fire in the next batches."""
+    ORDER.clear()
+    for i in range(10):
+        timers.schedule("test.slow", "ticket", i, frozen - timedelta(seconds=10 - i), f"s{i}")
+    claimed, fired = timers.fire_batch(limit=10, budget=0.1)
+    # 50 ms per handler: the budget is spent after the 3rd at the latest (sooner on a slow
+    # machine), and the batch reports itself full so the loop goes on at once.
+    assert claimed == 10 and 1 <= fired <= 3
+    assert Timer.objects.filter(fired_at__isnull=False).count() == fired
+    assert Timer.objects.filter(fired_at__isnull=True, claimed_until__isnull=True).count() == (
+        10 - fired
+    )
+    assert timers.fire_all_due(limit=10) == 10 - fired  # the default budget, in due order
+    assert ORDER == [f"s{i}" for i in range(10)]
 
 
 def test_a_failing_handler_is_retried_with_backoff_and_blocks_no_one(frozen):
