@@ -30,6 +30,7 @@ test-postgres: install
 	DATABASE_URL=$(PG_URL) CASELINE_DB_ONLY=1 $(PY) -m pytest -n $(PYTEST_WORKERS) tests
 
 bench: install
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[bench]"
 	@for f in bench/*_bench.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 lint: install

@@ -181,6 +181,7 @@ class RowWriter:
         self.connection = connection
         self.vendor = connection.vendor
         self.pg = self.vendor == "postgresql"
+        self.triggers_off = False
 
     @staticmethod
     def check_columns(model, cols: list[str]) -> None:
@@ -206,6 +207,21 @@ class RowWriter:
         if self.method == "bulk_create":
             return value
         return None if value is None else json.dumps(value)
+
+    def begin_batch(self) -> None:
+        """PostgreSQL bulk-load settings for the batch's transaction (copy writer only):
+        no commit flush wait, and no per-row foreign-key trigger checks (what
+        ``pg_restore --disable-triggers`` does; the generated rows reference rows that
+        exist, and the bench checks the counts afterwards). Needs a superuser; without
+        one the checks stay on."""
+        if not self.pg or self.method == "bulk_create":
+            return
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            if cursor.fetchone()[0]:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+                self.triggers_off = True
 
     def write(self, model, cols: list[str], rows: list[tuple]) -> None:
         if not rows:
@@ -498,6 +514,7 @@ def bulk_tickets(n: int, *, batch: int, progress, method: str = "copy") -> dict:
             ticket_id += 1
             made += 1
         with transaction.atomic():
+            w.begin_batch()
             w.write(Ticket, TICKET_COLS, tickets)
             w.write(Message, MESSAGE_COLS, messages)
             w.write(AuditEvent, AUDIT_COLS, audits)
@@ -510,6 +527,23 @@ def bulk_tickets(n: int, *, batch: int, progress, method: str = "copy") -> dict:
         for sql in connection.ops.sequence_reset_sql(no_style(), [Ticket, Message, AuditEvent]):
             cursor.execute(sql)
         cursor.execute("ANALYZE")
+        if w.triggers_off:  # the foreign keys were not checked row by row: check them now
+            qn = connection.ops.quote_name
+            checks = [
+                (Message, "ticket_id", Ticket),
+                (AuditEvent, "ticket_id", Ticket),
+                (follower_model, "ticket_id", Ticket),
+                (Ticket, "requester_id", Contact),
+            ]
+            for model, column, target in checks:
+                cursor.execute(
+                    f"SELECT COUNT(*) FROM {qn(model._meta.db_table)} r LEFT JOIN "
+                    f"{qn(target._meta.db_table)} t ON t.id = r.{qn(column)} "
+                    f"WHERE r.{qn(column)} IS NOT NULL AND t.id IS NULL"
+                )
+                orphans = cursor.fetchone()[0]
+                if orphans:
+                    raise SystemExit(f"bench: {orphans} {model.__name__} rows with a bad {column}")
     team_id = (
         Ticket.objects.filter(status="open")
         .values("team_id")
@@ -523,6 +557,7 @@ def bulk_tickets(n: int, *, batch: int, progress, method: str = "copy") -> dict:
         "tickets": n,
         "rows": rows,
         "method": method,
+        "fk_checks": "after the load" if w.triggers_off else "per row",
         "seconds": round(seconds, 2),
         "tickets_per_s": n / seconds if seconds else 0.0,
         "rows_per_s": rows / seconds if seconds else 0.0,
@@ -582,15 +617,15 @@ def ensure_wrk() -> str:
     return found
 
 
-def reset_postgres() -> str:
+def reset_postgres(name: str = PG_DB) -> str:
     import psycopg
 
     with psycopg.connect(
         PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True
     ) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{PG_DB}"')
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
 def base_env(database_url: str, data_dir: Path) -> dict[str, str]:
@@ -637,8 +672,10 @@ def run_seed(env: dict[str, str], n: int, batch: int, method: str, timeout: floa
 
 
 class Server:
-    def __init__(self, env: dict[str, str], port: int):
+    def __init__(self, env: dict[str, str], port: int, threads: int | None = None):
         self.port = port
+        if threads:
+            env = {**env, "WEB_THREADS": str(threads)}
         self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "caseline", "serve", "--workers", "2", "--port", str(port)],
@@ -769,7 +806,9 @@ def bench_database(name: str, database_url: str, data_dir: Path, args, wrk: str)
     )
     result = {"name": name, "seed": seeded, "scenarios": {}}
     port = free_port()
-    server = Server(env, port)
+    threads = dict(part.split("=", 1) for part in args.threads.split(",") if "=" in part).get(name)
+    result["threads"] = int(threads) if threads else None
+    server = Server(env, port, int(threads) if threads else None)
     try:
         server.wait_ready()
         token = seeded["token"]
@@ -803,11 +842,13 @@ def bench_database(name: str, database_url: str, data_dir: Path, args, wrk: str)
                 warmup=args.warmup,
                 max_seconds=args.max_seconds,
             )
+            data["load"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
             result["scenarios"][label] = data
             print(
                 f"   {label:<16} {data['requests']:>6} req  {data['rps']:>7.0f} req/s  "
                 f"p50 {data['p50_us'] / 1000:.1f} ms  p95 {data['p95_us'] / 1000:.1f} ms  "
                 f"p99 {data['p99_us'] / 1000:.1f} ms  non-2xx {data['non2xx']}"
+                + f"  load {data['load']}"
                 + (f"  e.g. {data['sample_error']}" if data["sample_error"] else ""),
                 flush=True,
             )
@@ -818,15 +859,15 @@ def bench_database(name: str, database_url: str, data_dir: Path, args, wrk: str)
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| database | scenario | requests | req/s | p50 ms | p95 ms | p99 ms | non-2xx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| database | scenario | requests | req/s | p50 ms | p95 ms | p99 ms | non-2xx | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         for label, d in r["scenarios"].items():
             lines.append(
                 f"| {r['name']} | {label} | {d['requests']:,} | {d['rps']:,.0f} | "
                 f"{d['p50_us'] / 1000:.1f} | {d['p95_us'] / 1000:.1f} | "
-                f"{d['p99_us'] / 1000:.1f} | {d['non2xx']} |"
+                f"{d['p99_us'] / 1000:.1f} | {d['non2xx']} | {d.get('load', '')} |"
             )
     lines += [
         "",
@@ -857,6 +898,15 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=int, default=400, help="bound per scenario run")
     parser.add_argument("--seed-timeout", type=int, default=1800)
     parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument(
+        "--pg-db", default=PG_DB, help=f"PostgreSQL database to drop and create ({PG_DB})"
+    )
+    parser.add_argument(
+        "--threads",
+        default="sqlite=2,postgres=4",
+        help="granian blocking threads per worker, per database (WEB_THREADS); SQLite "
+        "writers serialise on one lock, so few threads keep its waits short and fair",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--seed-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -883,7 +933,7 @@ def main() -> None:
             if name == "sqlite":
                 url = f"sqlite:///{data_dir / 'bench.sqlite3'}"
             elif name == "postgres":
-                url = reset_postgres()
+                url = reset_postgres(args.pg_db)
             else:
                 raise SystemExit(f"unknown database {name!r} (sqlite, postgres)")
             results.append(bench_database(name, url, data_dir, args, wrk))

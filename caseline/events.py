@@ -30,6 +30,9 @@ EVENT_TYPES: dict[str, str] = {
     "team.updated": "A team or its membership changed.",
     "product_area.created": "A product area was created.",
     "product_area.updated": "A product area or its SME roster changed.",
+    "region.created": "A follow-the-sun region was created.",
+    "region.updated": "A region's name, time zone, shift calendar or hand-off order changed.",
+    "user.updated": "A customer (portal) user's name, access or password changed.",
     # tickets
     "ticket.created": "A ticket was created (any channel).",
     "ticket.updated": "One or more fields of a ticket changed.",
@@ -45,6 +48,10 @@ EVENT_TYPES: dict[str, str] = {
     "ticket.merged": "A ticket was merged into another ticket.",
     "ticket.triaged": "Triage rules set severity, product area or team.",
     "custom_field.changed": "A ticket custom field definition was created or changed.",
+    # email channel (caseline.mail)
+    "mailbox.changed": "A mailbox (IMAP or SMTP receiver) was created, changed or deleted.",
+    "mail.quarantined": "An inbound email could not be processed and was quarantined.",
+    "mail.bounced": "A bounce arrived; the failed addresses were flagged.",
     # configuration
     "triage_rule.changed": "A triage rule was created, changed or deleted.",
     "webhook.changed": "A webhook subscription was created, changed or deleted.",
@@ -52,6 +59,24 @@ EVENT_TYPES: dict[str, str] = {
     # timers (caseline.sla)
     "timer.note": "A note timer (kind audit.note) fired: the subject's timeline shows the moment.",
     "timer.retried": "An administrator re-armed a failed or cancelled timer.",
+    # SLA clocks and configuration (caseline.sla)
+    "sla.breached": "An SLA clock of a ticket passed its due time without being fulfilled.",
+    "sla_calendar.changed": "A stored business calendar was created, changed or deleted.",
+    "sla_policy.changed": "An SLA policy, its targets or escalation rules changed.",
+    "sla.recomputed": "Open tickets' SLA clocks were recomputed after a policy or calendar edit.",
+    # SLA escalation actions (caseline.sla.actions)
+    "sla.action_fired": "An SLA escalation rule's action ran on a ticket (notify, raise priority, "
+    "reassign to the next region, hand to the SME).",
+    # on-duty rotas (caseline.oncall)
+    "oncall.schedule_changed": "An on-call schedule or one of its layers was created, changed or "
+    "deleted.",
+    "oncall.override_changed": "An on-call override was added or removed.",
+    # ETA commitments (caseline.eta)
+    "eta.promised": "A public reply promised the next step by a time (an ETA).",
+    "eta.superseded": "A newer ETA replaced a pending one.",
+    "eta.met": "A pending ETA was met (a later public staff reply, or the ticket was solved).",
+    "eta.reminded": "The owner of a pending ETA was reminded before it falls due.",
+    "eta.missed": "An ETA passed without an update: recorded as missed.",
 }
 
 

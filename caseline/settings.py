@@ -69,7 +69,10 @@ INSTALLED_APPS = [
     "caseline.accounts",
     "caseline.notify",
     "caseline.tickets",
+    "caseline.mail",
     "caseline.sla",
+    "caseline.oncall",
+    "caseline.eta",
     "caseline.api",
     "caseline.web",
 ]
@@ -232,6 +235,9 @@ CASELINE_MAIL_DOMAIN = os.environ.get("CASELINE_MAIL_DOMAIN", "caseline.localhos
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
 OUTBOX_SWEEP_AFTER_SECONDS = int(os.environ.get("OUTBOX_SWEEP_AFTER_SECONDS", "60"))
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Webhooks may target loopback/private/link-local addresses only when this is on
+# (a local receiver in tests or on a closed network); off, they are refused (SSRF).
+WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 
 LOGGING = {
     "version": 1,

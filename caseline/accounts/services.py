@@ -29,7 +29,7 @@ from django.db.models.functions import Lower
 from django.utils.text import slugify
 
 from caseline.audit.services import record
-from caseline.errors import Conflict, NotFound, ValidationFailed
+from caseline.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseline.timesource import now
 
 from . import tokens as token_store
@@ -118,13 +118,18 @@ def _choice(errors: _Errors, data, field: str, choices) -> Any:
     return value
 
 
+_MAX_ID = 2**63 - 1
+
+
 def _as_id(value: Any) -> int | None:
+    """A positive 64-bit id from an int or a digit string; None otherwise (including
+    numbers no row can have, which the database could not even compare)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= _MAX_ID:
+        return value
     return None
 
 
@@ -802,8 +807,19 @@ def merge_contacts(
         dst.save()
         # Earlier merges into the source now point at the survivor (chains stay short).
         Contact.objects.filter(merged_into=src).update(merged_into=dst, updated_at=at)
-        if not User.objects.filter(contact=dst).exists():
-            User.objects.filter(contact=src).update(contact=dst)
+        # Portal users: the source's login moves to the survivor when it has none; when
+        # both have one, the source's is deactivated (a login of a merged contact would
+        # see none of its former tickets and file new ones on a dead contact).
+        src_user = User.objects.select_for_update().filter(contact=src).first()
+        dst_user = User.objects.filter(contact=dst).first()
+        src_changes: dict[str, tuple[Any, Any]] = {}
+        if src_user is not None and dst_user is None:
+            User.objects.filter(pk=src_user.pk).update(contact=dst)
+            changes["portal_user"] = (None, src_user.pk)
+            src_changes["portal_user"] = (src_user.pk, None)
+        elif src_user is not None and src_user.is_active:
+            User.objects.filter(pk=src_user.pk).update(is_active=False)
+            src_changes["portal_user_active"] = (True, False)
         src.merged_into = dst
         src.updated_at = at
         src.save(update_fields=["merged_into", "updated_at"])
@@ -823,8 +839,23 @@ def merge_contacts(
             src.pk,
             actor=actor,
             at=at,
+            changes=src_changes or None,
             data={"source_id": src.pk, "target_id": dst.pk},
         )
+        if src_user is not None and src_changes:
+            moved_user = "portal_user" in src_changes
+            record(
+                "staff.updated",
+                "user",
+                src_user.pk,
+                actor=actor,
+                at=at,
+                changes={"contact": (src.pk, dst.pk)}
+                if moved_user
+                else {"is_active": (True, False)},
+                data={"reason": "contact_merged", "source_id": src.pk, "target_id": dst.pk},
+                publish_event=False,
+            )
     return dst
 
 
@@ -918,6 +949,45 @@ def clean_staff(data: Mapping[str, Any], user: User | None) -> dict[str, Any]:
     return out
 
 
+def is_admin(user: Any) -> bool:
+    """Holds the admin role (or is a Django superuser)."""
+    if user is None or not getattr(user, "is_active", False):
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name=ADMIN).exists()
+
+
+def _check_admin_rights(
+    actor: User | None,
+    *,
+    target: User | None,
+    old_roles: list[str],
+    new_roles: list[str] | None,
+) -> None:
+    """Only admins grant or remove the admin role and change admin users; only
+    superusers change superusers. ``actor=None`` is the system (CLI, migrations, demo)."""
+    if actor is None:
+        return
+    myself = target is not None and target.pk == actor.pk
+    if target is not None and not myself and target.is_superuser and not actor.is_superuser:
+        raise PermissionDenied(
+            "only a superuser may change a superuser", fields={"id": "is a superuser"}
+        )
+    actor_is_admin = is_admin(actor)
+    if target is not None and not myself and ADMIN in old_roles and not actor_is_admin:
+        raise PermissionDenied(
+            "only an admin may change an admin user", fields={"id": "is an admin"}
+        )
+    if new_roles is not None and (ADMIN in old_roles) != (ADMIN in new_roles):
+        if not actor_is_admin:
+            verb = "grant" if ADMIN in new_roles else "remove"
+            raise PermissionDenied(
+                f"only an admin may {verb} the admin role",
+                fields={"roles": f"only an admin may {verb} the admin role"},
+            )
+
+
 def _set_roles(user: User, roles: list[str]) -> None:
     groups = [Group.objects.get_or_create(name=r)[0] for r in roles]
     user.groups.set(groups)
@@ -952,6 +1022,7 @@ def create_staff(
     }
     with _unique_guard("staff user"), transaction.atomic():
         cleaned = clean_staff(data, None)
+        _check_admin_rights(actor, target=None, old_roles=[], new_roles=cleaned["roles"])
         roles_ = cleaned.pop("roles")
         teams_ = cleaned.pop("teams")
         skills_ = cleaned.pop("skills")
@@ -996,6 +1067,8 @@ def update_staff(user: User | int, *, actor: User | None = None, **fields: Any) 
         if user is None:
             raise NotFound(f"no staff user with id {pk}")
         cleaned = clean_staff(fields, user)
+        old_roles = sorted(user.groups.values_list("name", flat=True))
+        _check_admin_rights(actor, target=user, old_roles=old_roles, new_roles=cleaned.get("roles"))
         if cleaned.get("is_active") is False and actor is not None and actor.pk == user.pk:
             raise ValidationFailed(
                 "you cannot deactivate yourself", fields={"is_active": "is your own account"}
@@ -1012,10 +1085,9 @@ def update_staff(user: User | int, *, actor: User | None = None, **fields: Any) 
             user.set_password(password)
             changes["password"] = (None, "changed")
         if roles is not None:
-            old = sorted(user.groups.values_list("name", flat=True))
-            if old != sorted(roles):
+            if old_roles != sorted(roles):
                 _set_roles(user, roles)
-                changes["roles"] = (old, sorted(roles))
+                changes["roles"] = (old_roles, sorted(roles))
             is_staff = ADMIN in roles or user.is_superuser
             if user.is_staff != is_staff:
                 user.is_staff = is_staff
@@ -1033,6 +1105,132 @@ def update_staff(user: User | int, *, actor: User | None = None, **fields: Any) 
             user.save()
             record("staff.updated", "user", user.pk, actor=actor, changes=changes)
     return user
+
+
+def update_customer_user(user: User | int, *, actor: User | None = None, **fields: Any) -> User:
+    """Change a customer (portal) user's display name, active flag or password."""
+    pk = user.pk if isinstance(user, User) else user
+    allowed = ("display_name", "is_active", "password")
+    _check_keys(fields, allowed, "customer user")
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=pk, kind=User.Kind.CUSTOMER).first()
+        if user is None:
+            raise NotFound(f"no customer user with id {pk}")
+        errors = _Errors()
+        cleaned: dict[str, Any] = {}
+        if "display_name" in fields:
+            cleaned["display_name"] = _text(errors, fields, "display_name", max_length=150)
+        if "is_active" in fields:
+            cleaned["is_active"] = _bool(errors, fields, "is_active")
+        password = fields.get("password")
+        if password is not None:
+            if not isinstance(password, str):
+                errors.add("password", "must be a string")
+            else:
+                try:
+                    validate_password(password, user)
+                except DjangoValidationError as exc:
+                    errors.add("password", " ".join(exc.messages))
+        errors.raise_if_any("customer user")
+        changes: dict[str, tuple[Any, Any]] = {}
+        _apply(user, cleaned, changes)
+        if password:
+            user.set_password(password)
+            changes["password"] = (None, "changed")
+        if changes:
+            user.save()
+            record("user.updated", "user", user.pk, actor=actor, changes=changes)
+    return user
+
+
+def set_password(user: User | int, password: str, *, actor: User | None = None) -> User:
+    """Set anyone's password through the service of their kind (validated, audited,
+    and for staff subject to the admin rules)."""
+    pk = user.pk if isinstance(user, User) else user
+    kind = User.objects.filter(pk=pk).values_list("kind", flat=True).first()
+    if kind is None:
+        raise NotFound(f"no user with id {pk}")
+    if kind == User.Kind.CUSTOMER:
+        return update_customer_user(pk, actor=actor, password=password)
+    return update_staff(pk, actor=actor, password=password)
+
+
+# --- regions ----------------------------------------------------------------------------
+
+REGION_FIELDS = ("code", "name", "time_zone", "shift_calendar", "handoff_order")
+
+
+def clean_region(data: Mapping[str, Any], region: Region | None) -> dict[str, Any]:
+    _check_keys(data, REGION_FIELDS, "region")
+    errors = _Errors()
+    out: dict[str, Any] = {}
+    if "code" in data:
+        code = _text(errors, data, "code", max_length=16, required=True)
+        if code is not _BAD:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", code):
+                errors.add("code", "letters, digits, - and _ only (e.g. EMEA)")
+            else:
+                out["code"] = code.upper()
+    if "name" in data:
+        out["name"] = _text(errors, data, "name", max_length=100, required=True)
+    if "time_zone" in data:
+        out["time_zone"] = _time_zone(errors, data, "time_zone")
+    if "shift_calendar" in data:
+        out["shift_calendar"] = _text(errors, data, "shift_calendar", max_length=100)
+    if "handoff_order" in data:
+        order = data["handoff_order"]
+        if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 32767:
+            errors.add("handoff_order", "must be a whole number between 0 and 32767")
+        else:
+            out["handoff_order"] = order
+    errors.raise_if_any("region")
+    if "code" in out:
+        others = Region.objects.exclude(pk=region.pk) if region else Region.objects.all()
+        clash = others.filter(code__iexact=out["code"]).first()
+        if clash:
+            raise Conflict(
+                f"a region with code {clash.code} already exists (#{clash.pk})",
+                fields={"code": f"already used by region #{clash.pk}"},
+            )
+    return out
+
+
+def create_region(
+    *,
+    actor: User | None = None,
+    code: str,
+    name: str,
+    time_zone: str = "UTC",
+    shift_calendar: str = "",
+    handoff_order: int = 0,
+) -> Region:
+    data = {
+        "code": code,
+        "name": name,
+        "time_zone": time_zone,
+        "shift_calendar": shift_calendar,
+        "handoff_order": handoff_order,
+    }
+    with _unique_guard("region"), transaction.atomic():
+        cleaned = clean_region(data, None)
+        region = Region.objects.create(**cleaned)
+        record("region.created", "region", region.pk, actor=actor, data=dict(cleaned))
+    return region
+
+
+def update_region(region: Region | int, *, actor: User | None = None, **fields: Any) -> Region:
+    pk = region.pk if isinstance(region, Region) else region
+    with _unique_guard("region"), transaction.atomic():
+        region = Region.objects.select_for_update().filter(pk=pk).first()
+        if region is None:
+            raise NotFound(f"no region with id {pk}")
+        cleaned = clean_region(fields, region)
+        changes: dict[str, tuple[Any, Any]] = {}
+        _apply(region, cleaned, changes)
+        if changes:
+            region.save()
+            record("region.updated", "region", region.pk, actor=actor, changes=changes)
+    return region
 
 
 # --- teams ------------------------------------------------------------------------------
@@ -1308,6 +1506,10 @@ def revoke_api_token(prefix: str, *, actor: User, any_user: bool = False) -> Api
     qs = ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True)
     if not any_user:
         qs = qs.filter(user=actor)
+    elif not is_admin(actor):
+        # Managing staff does not extend to admins: their tokens stay out of reach.
+        admins = User.objects.filter(groups__name=ADMIN).exclude(pk=actor.pk).values("pk")
+        qs = qs.exclude(user__is_superuser=True).exclude(user__in=admins)
     if not qs.exists():
         raise NotFound(f"no active token of yours starts with {prefix!r}")
     return token_store.revoke_token(prefix, actor=actor)

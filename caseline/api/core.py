@@ -1,90 +1,127 @@
-"""API plumbing shared by every router: authentication, permissions, cursor pages."""
+"""API plumbing shared by every router: the caller, permission checks, cursor pages.
+
+A leaf module: it imports no domain app (authentication, which needs the accounts
+models, lives in ``caseline.api.auth``), so routers of any app may import it.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from datetime import timedelta
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest
-from ninja.security import APIKeyHeader, SessionAuth
 
-from caseline.accounts.models import ApiToken, User
-from caseline.accounts.tokens import digest as token_digest
-from caseline.errors import DomainError, PermissionDenied, ValidationFailed
-from caseline.timesource import now
+from caseline import events
+from caseline.errors import PermissionDenied, ValidationFailed
 
-from . import ratelimit
+if TYPE_CHECKING:
+    from caseline.accounts.models import User
 
-
-class RateLimited(DomainError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, retry_after: int, limit: int):
-        super().__init__(
-            f"rate limit of {limit} requests per minute exceeded; retry after {retry_after} s"
-        )
-        self.retry_after = retry_after
-        self.limit = limit
-
-
-def _apply_rate_limit(request: HttpRequest, key: str) -> None:
-    verdict = ratelimit.check(key)
-    request.ratelimit = verdict  # type: ignore[attr-defined]
-    if not verdict.allowed:
-        raise RateLimited(verdict.retry_after, verdict.limit)
-
-
-class TokenAuth(APIKeyHeader):
-    """``Authorization: Bearer <token>`` (or ``Token <token>``)."""
-
-    param_name = "Authorization"
-    openapi_description = "API token: `Authorization: Bearer <token>` (see `caseline token create`)"
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
-        if not key:
-            return None
-        scheme, _, secret = key.partition(" ")
-        if scheme.lower() not in {"bearer", "token"} or not secret.strip():
-            return None
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(digest=token_digest(secret.strip()), revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            return None
-        current = now()
-        if token.last_used_at is None or current - token.last_used_at > timedelta(minutes=5):
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=current)
-        _apply_rate_limit(request, f"t{token.pk}")
-        request.user = token.user
-        request.api_token = token  # type: ignore[attr-defined]
-        return token.user
-
-
-class CaselineSessionAuth(SessionAuth):
-    """The web app's session (CSRF-checked for unsafe methods)."""
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
-        user = super().authenticate(request, key)
-        if user is not None:
-            _apply_rate_limit(request, f"u{user.pk}")
-        return user
-
-
-AUTH = [TokenAuth(), CaselineSessionAuth()]
+INT64_MAX = 2**63 - 1
+_UNKNOWN: Any = object()
 
 
 def actor(request: HttpRequest) -> User:
     return request.auth  # type: ignore[attr-defined,no-any-return]
 
 
+# --- permission cache -------------------------------------------------------------------
+# Django's ModelBackend loads a user's permissions afresh for every request (two queries:
+# the user's own and their groups'). Roles change rarely, so each server process keeps
+# the permission set per user, stamped with the user's *permission version*: the id of
+# the newest audit event about that user (roles, activation and every other staff change
+# go through accounts.services, which appends "staff.updated"). Authentication reads the
+# version in the token lookup itself (``permission_version``, a subquery on
+# audit_subject_idx) and calls ``prime_permissions``; so a role change is seen by every
+# process at its next request, at no extra round trip. Changes that leave no audit event
+# about the user (a role group's permissions edited in the admin, group membership set
+# outside the services) clear this process's cache through model signals and reach other
+# processes within API_PERMISSION_CACHE_SECONDS (default 60).
+
+_perm_cache: dict[int, tuple[int | None, float, frozenset[str]]] = {}
+
+
+def permission_version(user_ref: Any) -> Any:
+    """Subquery expression: the newest audit event id about the user ``user_ref``
+    (an ``OuterRef`` or an id)."""
+    from django.db.models import Subquery
+
+    from caseline.audit.models import AuditEvent
+
+    return Subquery(
+        AuditEvent.objects.filter(subject_type="user", subject_id=user_ref)
+        .order_by("-id")
+        .values("id")[:1]
+    )
+
+
+def prime_permissions(user: User, version: Any = _UNKNOWN) -> None:
+    """Give ``user`` its permission set from the process cache (loading it when absent,
+    expired or of another ``version``), so ``user.has_perm`` runs no query. Without a
+    version (session logins) it is read with one query."""
+    if not user.is_active or user.is_superuser:
+        return  # has_perm answers without loading anything
+    if version is _UNKNOWN:
+        from caseline.audit.models import AuditEvent
+
+        version = (
+            AuditEvent.objects.filter(subject_type="user", subject_id=user.pk)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+    ttl = getattr(settings, "API_PERMISSION_CACHE_SECONDS", 60)
+    clock = time.monotonic()
+    entry = _perm_cache.get(user.pk)
+    if entry is not None and entry[0] == version and entry[1] > clock:
+        perms = entry[2]
+    else:
+        from django.contrib.auth.backends import ModelBackend
+
+        perms = frozenset(ModelBackend().get_all_permissions(user))
+        _perm_cache[user.pk] = (version, clock + ttl, perms)
+    user._perm_cache = set(perms)  # type: ignore[attr-defined]  # what ModelBackend reads
+
+
+def clear_permission_cache(*_args: Any, **_kwargs: Any) -> None:
+    """Forget every cached permission set of this process."""
+    _perm_cache.clear()
+
+
+def _staff_updated(event: Any) -> None:
+    _perm_cache.pop(event.subject_id, None)
+
+
+def _user_row_changed(sender: Any, instance: Any, created: bool = True, **_kwargs: Any) -> None:
+    # A new or deleted row: never let an id seen before (a rolled-back test database
+    # hands ids out again) inherit a cached set.
+    if created:
+        _perm_cache.pop(instance.pk, None)
+
+
+events.subscribe("staff.updated", _staff_updated)
+for _uid, _signal, _sender in (
+    ("groups", m2m_changed, "accounts.User_groups"),
+    ("group-perms", m2m_changed, "auth.Group_permissions"),
+    ("user-perms", m2m_changed, "accounts.User_user_permissions"),
+    ("group-save", post_save, "auth.Group"),
+    ("group-delete", post_delete, "auth.Group"),
+):
+    _signal.connect(
+        clear_permission_cache, sender=_sender, weak=False, dispatch_uid=f"api-perms-{_uid}"
+    )
+post_save.connect(_user_row_changed, sender="accounts.User", dispatch_uid="api-perms-user")
+post_delete.connect(_user_row_changed, sender="accounts.User", dispatch_uid="api-perms-user-del")
+
+
 def require(request: HttpRequest, *perms: str) -> User:
-    """The authenticated user, if they hold every one of ``perms`` (accounts.<codename>)."""
+    """The authenticated user, if they hold every one of ``perms`` (accounts.<codename>).
+    Answered from the process's permission cache once authentication primed the user."""
     user = actor(request)
     for perm in perms:
         if not user.has_perm(f"accounts.{perm}"):
@@ -142,7 +179,7 @@ def page(
         )
     if cursor:
         after = decode_cursor(cursor).get("id")
-        if not isinstance(after, int):
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
             raise ValidationFailed(
                 "invalid cursor", fields={"cursor": "not a cursor from this API"}
             )

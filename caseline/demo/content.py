@@ -16,6 +16,13 @@ DEMO_DOMAIN = "caseline.demo"
 DEMO_PASSWORD = "caseline-demo"
 ADMIN_EMAIL = f"admin@{DEMO_DOMAIN}"
 
+# Mailboxes (name, address, team): the demo's `caseline smtpd` accepts mail for them.
+MAILBOXES = [
+    ("Support", f"support@{DEMO_DOMAIN}", "Storage L2"),
+    ("EMEA support", f"emea@{DEMO_DOMAIN}", "EMEA support"),
+]
+DEMO_SMTP_PORT = 2525
+
 # --- regions ----------------------------------------------------------------------------
 
 REGIONS = [

@@ -574,6 +574,21 @@ def _tickets(report: SeedReport, n: int, seed: int, ctx: dict, progress: Callabl
             progress(f"tickets: {len(done) + count}/{n}")
 
 
+def _mailboxes(report: SeedReport, teams: dict[str, Team]) -> None:
+    """The demo's support address, fed by `caseline smtpd` (the demo runs it on port 2525),
+    and a default acknowledgement template."""
+    from caseline.mail.models import AckTemplate, Mailbox
+    from caseline.mail.services import create_mailbox
+
+    for name, address, team in C.MAILBOXES:
+        if not Mailbox.objects.filter(address=address).exists():
+            create_mailbox(name=name, address=address, kind="smtp", team=teams[team].pk)
+            report.add("mailboxes")
+    if not AckTemplate.objects.filter(team__isnull=True).exists():
+        AckTemplate.objects.create(team=None)
+        report.add("acknowledgement templates")
+
+
 # --- entry point ------------------------------------------------------------------------
 
 
@@ -609,6 +624,13 @@ def seed(
     say("triage rules and custom fields")
     _triage_rules(report, teams, areas, users)
     _custom_fields(report, users)
+    say("on-call rotas")
+    from caseline.oncall.demo import seed_demo_rotas
+
+    report.add("oncall schedules", seed_demo_rotas())
+
+    say("mailboxes")
+    _mailboxes(report, teams)
 
     rosters = {name: [users[u] for u in C.SME_ROSTERS[name]] for name, _k, _t in C.PRODUCT_AREAS}
     agents_by_area: dict[str, list[User]] = {}

@@ -48,13 +48,14 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 
 from caseline.audit.services import record
 from caseline.errors import Conflict, NotFound, ValidationFailed
 from caseline.events import EVENT_TYPES, DomainEvent
 from caseline.timesource import now
 
-from . import signing
+from . import netguard, signing
 from .models import OutboxMessage, Webhook
 
 log = logging.getLogger(__name__)
@@ -99,11 +100,16 @@ def enqueue_email(
     headers: dict[str, str] | None = None,
     subject_type: str = "",
     subject_id: int | None = None,
+    bcc: list[str] | None = None,
+    reply_to: list[str] | None = None,
+    attachments: list[dict[str, str]] | None = None,
 ) -> OutboxMessage:
     """Write an email to the outbox (inside the caller's transaction).
 
     ``key`` is the stable idempotency key; it becomes the Message-ID's left part.
     Writing the same key twice returns the existing row (no second email).
+    ``attachments`` are ``{"filename", "content_type", "path"}`` with ``path`` a name in
+    Django's default storage (read at delivery time, not copied into the row).
     """
     payload: dict[str, Any] = {
         "to": to,
@@ -114,6 +120,12 @@ def enqueue_email(
         "from_email": from_email,
         "headers": headers or {},
     }
+    if bcc:
+        payload["bcc"] = bcc
+    if reply_to:
+        payload["reply_to"] = reply_to
+    if attachments:
+        payload["attachments"] = attachments
     row, created = OutboxMessage.objects.get_or_create(
         idempotency_key=key,
         defaults={
@@ -176,9 +188,51 @@ def enqueue_webhook(
     return row
 
 
+def _forget_webhooks() -> None:
+    connection = transaction.get_connection()
+    connection.__dict__.pop("_caseline_webhooks", None)
+
+
+def active_webhooks() -> list[Webhook]:
+    """The active webhooks, read once per transaction (a ticket create publishes several
+    events; each used to query them again).
+
+    The list is kept on the connection with a marker callback registered by
+    ``on_commit``: the cache is valid while that marker is still pending, so it dies when
+    the transaction commits or rolls back (or the savepoint that read it rolls back).
+    Outside a transaction every call reads the table. A webhook saved or deleted in the
+    same transaction drops the list (signals below).
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return list(Webhook.objects.filter(active=True))
+    cached = connection.__dict__.get("_caseline_webhooks")
+    if cached is not None:
+        marker, hooks = cached
+        if any(entry[1] is marker for entry in connection.run_on_commit):
+            return hooks
+    hooks = list(Webhook.objects.filter(active=True))
+
+    def marker() -> None:
+        connection.__dict__.pop("_caseline_webhooks", None)
+
+    transaction.on_commit(marker)
+    connection.__dict__["_caseline_webhooks"] = (marker, hooks)
+    return hooks
+
+
+def _webhook_row_changed(*_args: Any, **_kwargs: Any) -> None:
+    _forget_webhooks()
+
+
+post_save.connect(_webhook_row_changed, sender=Webhook, dispatch_uid="notify-webhook-cache-save")
+post_delete.connect(_webhook_row_changed, sender=Webhook, dispatch_uid="notify-webhook-cache-del")
+
+
 def enqueue_webhooks_for_event(event: DomainEvent) -> list[OutboxMessage]:
-    """One outbox row per active webhook that wants ``event`` (one query for the webhooks)."""
-    hooks = [w for w in Webhook.objects.filter(active=True) if w.wants(event.type)]
+    """One outbox row per active webhook that wants ``event`` (the webhooks are read
+    once per transaction, see :func:`active_webhooks`)."""
+    hooks = [w for w in active_webhooks() if w.wants(event.type)]
     return [enqueue_webhook(w, event) for w in hooks]
 
 
@@ -245,10 +299,17 @@ def build_email(row: OutboxMessage) -> EmailMultiAlternatives:
         from_email=p.get("from_email") or settings.DEFAULT_FROM_EMAIL,
         to=list(p.get("to") or []),
         cc=list(p.get("cc") or []),
+        bcc=list(p.get("bcc") or []),
+        reply_to=list(p.get("reply_to") or []),
         headers=headers,
     )
     if p.get("html"):
         msg.attach_alternative(p["html"], "text/html")
+    for item in p.get("attachments") or []:
+        from django.core.files.storage import default_storage
+
+        with default_storage.open(item["path"], "rb") as fh:
+            msg.attach(item.get("filename") or "attachment", fh.read(), item.get("content_type"))
     return msg
 
 
@@ -269,7 +330,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is an answer like any other non-2xx: retried
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+# Only public addresses, checked when connecting (caseline.notify.netguard).
+_opener = netguard.build_opener(_NoRedirect)
 
 
 def signed_request(row: OutboxMessage, webhook: Webhook) -> urllib.request.Request:
@@ -310,6 +372,8 @@ def _send_webhook(row: OutboxMessage) -> None:
         raise DeliveryError(message)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, netguard.BlockedAddress) or isinstance(exc, netguard.BlockedAddress):
+            raise DeliveryError(str(reason), permanent=True)
         raise DeliveryError(f"{exc.__class__.__name__}: {reason}")
     if not 200 <= status < 300:
         raise DeliveryError(f"HTTP {status} from target")
@@ -463,6 +527,13 @@ def clean_webhook_fields(data: dict[str, Any], *, creating: bool) -> dict[str, A
                 _url_validator(url)
             except DjangoValidationError:
                 fields["url"] = "not a valid URL"
+            else:
+                problem = netguard.url_problem(url)
+                if problem:
+                    fields["url"] = (
+                        f"{problem}; webhooks may only target public addresses "
+                        "(WEBHOOK_ALLOW_PRIVATE allows others)"
+                    )
         out["url"] = url
     if "event_types" in data or creating:
         types = data.get("event_types")

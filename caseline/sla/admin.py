@@ -95,3 +95,156 @@ class TimerAdmin(admin.ModelAdmin):
             except (NotFound, Conflict) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
         self.message_user(request, f"{done} timer(s) re-armed.")
+
+
+# --- calendars and policies ------------------------------------------------------------------
+
+from django import forms  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from .models import Calendar, Clock, EscalationRule, Policy, Target, TicketSla  # noqa: E402
+
+
+def _after_config_change(calendars=(), target_ids=()) -> None:
+    """Admin edits go through the same cache invalidation and recompute as the API."""
+    from . import calendars as calmod
+    from .services import recompute
+
+    calmod.invalidate()
+    transaction.on_commit(calmod.invalidate)
+    recompute(calendars=calendars, target_ids=target_ids)
+
+
+class CalendarForm(forms.ModelForm):
+    class Meta:
+        model = Calendar
+        fields = (
+            "name",
+            "description",
+            "kind",
+            "time_zone",
+            "hours",
+            "holidays",
+            "closed_dates",
+            "extra_open",
+            "members",
+        )
+
+    def clean(self):
+        from caseline.errors import ValidationFailed
+
+        from .calendars import clean_hours_fields
+
+        data = super().clean()
+        if data.get("kind") == Calendar.Kind.HOURS:
+            try:
+                data.update(
+                    clean_hours_fields(
+                        {
+                            k: data.get(k)
+                            for k in (
+                                "time_zone",
+                                "hours",
+                                "holidays",
+                                "closed_dates",
+                                "extra_open",
+                            )
+                        }
+                    )
+                )
+            except ValidationFailed as exc:
+                for field, msg in exc.fields.items():
+                    self.add_error(field.split(".")[0], msg)
+        elif data.get("kind") == Calendar.Kind.UNION and not data.get("members"):
+            self.add_error("members", "a union needs at least one member calendar")
+        return data
+
+
+@admin.register(Calendar)
+class CalendarAdmin(admin.ModelAdmin):
+    form = CalendarForm
+    list_display = ("name", "kind", "time_zone", "hours", "version", "updated_at")
+    search_fields = ("name", "description")
+    filter_horizontal = ("members",)
+
+    def save_related(self, request, form, formsets, change):
+        from django.db.models import Max
+
+        from caseline.timesource import now
+
+        super().save_related(request, form, formsets, change)
+        cal = form.instance
+        cal.version = int(Calendar.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        cal.updated_at = now()
+        cal.save(update_fields=["version", "updated_at"])
+        from .config import _dependants
+
+        _after_config_change(calendars=_dependants(cal.name))
+
+
+class EscalationRuleInline(admin.TabularInline):
+    model = EscalationRule
+    extra = 0
+
+
+class TargetInline(admin.TabularInline):
+    model = Target
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    list_display = ("name", "role", "position", "active", "severities", "tiers", "channels")
+    list_filter = ("role", "active")
+    ordering = ("position", "id")
+    inlines = [TargetInline]
+
+    def save_related(self, request, form, formsets, change):
+        from caseline.timesource import now
+
+        super().save_related(request, form, formsets, change)
+        policy = form.instance
+        Policy.objects.filter(pk=policy.pk).update(updated_at=now())
+        _after_config_change(target_ids=list(policy.targets.values_list("pk", flat=True)))
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    list_display = ("policy", "kind", "seconds", "business", "calendar", "after_hours_calendar")
+    list_filter = ("kind", "business")
+    inlines = [EscalationRuleInline]
+
+    def save_related(self, request, form, formsets, change):
+        from caseline.timesource import now
+
+        super().save_related(request, form, formsets, change)
+        target = form.instance
+        Policy.objects.filter(pk=target.policy_id).update(updated_at=now())
+        _after_config_change(target_ids=[target.pk])
+
+
+@admin.register(Clock)
+class ClockAdmin(admin.ModelAdmin):
+    list_display = ("ticket_id", "key", "cycle", "state", "due_at", "consumed", "calendar")
+    list_filter = ("state", "kind", "role")
+    search_fields = ("=ticket__id",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TicketSla)
+class TicketSlaAdmin(admin.ModelAdmin):
+    list_display = ("ticket_id", "next_deadline", "updated_at")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

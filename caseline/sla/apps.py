@@ -8,4 +8,12 @@ class SlaConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the built-in timer kinds (``audit.note``) in the registry.
-        from . import timers  # noqa: F401
+        from caseline.events import subscribe
+
+        from . import services, timers  # noqa: F401  (services registers sla.* timer kinds)
+
+        subscribe("ticket.created", services.on_ticket_created)
+        subscribe("ticket.message_added", services.on_message_added)
+        subscribe("ticket.status_changed", services.on_status_changed)
+        subscribe("ticket.updated", services.on_updated)
+        subscribe("ticket.assigned", services.on_assigned)

@@ -14,11 +14,22 @@ import binascii
 from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest
+from django.db import transaction
+from django.http import FileResponse, HttpRequest, HttpResponse
 from ninja import Router, Status
+from ninja.renderers import JSONRenderer
 
-from caseline.api.core import actor, page, require, require_staff
-from caseline.errors import PermissionDenied, ValidationFailed
+from caseline.api.core import (
+    INT64_MAX,
+    MAX_LIMIT,
+    actor,
+    decode_cursor,
+    encode_cursor,
+    page,
+    require,
+    require_staff,
+)
+from caseline.errors import NotFound, PermissionDenied, ValidationFailed
 
 from . import queries, services
 from .models import Channel, Message
@@ -33,34 +44,40 @@ from .schemas import (
     LinkOut,
     MergeIn,
     MessageIn,
-    MessageOut,
-    MessagePage,
+    MessagePageResponse,
+    MessageResponse,
     TicketIn,
     TicketOut,
-    TicketPage,
+    TicketPageResponse,
     TicketPatch,
+    TicketResponse,
     TimelinePage,
     custom_field_out,
+    customer_message_out,
+    customer_ticket_out,
+    customer_ticket_row_out,
     link_out,
     message_out,
+    ticket_list_row_out,
     ticket_out,
+    ticket_out_known,
     timeline_out,
 )
 
 router = Router()
+_RENDERER = JSONRenderer()  # NinjaAPI's default renderer, as for every other answer
+_CONTENT_TYPE = f"{_RENDERER.media_type}; charset={_RENDERER.charset}"
 
 TAGS = ["tickets"]
 
-# Fields a customer may not set when opening a ticket (agents decide these).
-_CUSTOMER_CREATE_REFUSED = (
-    "team_id",
-    "organization_id",
-    "assignee_id",
-    "priority",
-    "tags",
-    "cc_ids",
-    "external_id",
-)
+# create_ticket's argument names -> this API's field names (for refusals of the service).
+_API_FIELD_NAMES = {
+    "team": "team_id",
+    "organization": "organization_id",
+    "assignee": "assignee_id",
+    "ccs": "cc_ids",
+    "product_area": "product_area_id",
+}
 _RENAMES = {
     "product_area_id": "product_area",
     "team_id": "team",
@@ -90,19 +107,43 @@ def _decode_attachments(items: list[Any]) -> list[tuple[str, str, bytes]]:
     return out
 
 
+def _customer_detail(user, ticket) -> dict[str, Any]:
+    """The customer's view of ``ticket`` (visible to ``user``): no internal metadata,
+    public messages only."""
+    messages = list(queries.visible_messages(user, ticket).order_by("id"))
+    return customer_ticket_out(ticket, messages)
+
+
 def _detail(user, ticket_id: int) -> dict[str, Any]:
+    if user.is_customer:
+        ticket = queries.visible_tickets(user).select_related("requester", "organization")
+        ticket = ticket.filter(pk=ticket_id).first()
+        if ticket is None:
+            raise NotFound(f"no ticket CL-{ticket_id}")
+        return _customer_detail(user, ticket)
     return ticket_out(queries.get_ticket(user, ticket_id))
+
+
+def _created(user, ticket) -> dict[str, Any]:
+    """The answer to a create, from the objects the service holds (no second read of
+    the ticket and its relations; followers may come from subscribers too: one query)."""
+    if user.is_customer:
+        return _customer_detail(user, ticket)
+    known = dict(ticket.known_details)
+    known["followers"] = queries.follower_ids(ticket)
+    return ticket_out_known(ticket, known)
 
 
 # --- tickets ----------------------------------------------------------------------------
 
 
-@router.post("/tickets", response={201: TicketOut}, tags=TAGS)
+@router.post("/tickets", response={201: TicketResponse}, tags=TAGS)
 def create_ticket(request: HttpRequest, payload: TicketIn):
     """Open a ticket. Staff (create_ticket) name the requester by contact id or
-    {email, name}; a customer opens a ticket as themselves."""
+    {email, name}; a customer opens a ticket as themselves (web or api channel, no team,
+    organization, assignee, priority, tags, CCs or external id) and gets the customer
+    view back."""
     user = actor(request)
-    given = payload.dict(exclude_unset=True)
     data = payload.dict()
     requester = data["requester"]
     if data["requester_id"] is not None:
@@ -112,69 +153,36 @@ def create_ticket(request: HttpRequest, payload: TicketIn):
                 fields={"requester_id": "give either requester or requester_id"},
             )
         requester = data["requester_id"]
+    if not user.is_customer:
+        require(request, "create_ticket")
     attachments = _decode_attachments(payload.attachments)
-    if user.is_customer:
-        contact = user.contact
-        refused = [
-            k for k in _CUSTOMER_CREATE_REFUSED if k in given and given[k] not in (None, "", [])
-        ]
-        if refused or contact is None:
-            raise PermissionDenied(
-                "customers cannot set these fields", fields={k: "staff only" for k in refused}
-            )
-        if requester is not None:
-            if isinstance(requester, dict):
-                mine = {e.email.lower() for e in contact.emails.all()}
-                same = str(requester.get("email", "")).strip().lower() in mine
-            else:
-                same = requester == contact.pk
-            if not same:
-                raise PermissionDenied(
-                    "customers open tickets as themselves",
-                    fields={"requester": "must be you"},
-                )
-        channel = data["channel"] or Channel.WEB
-        if channel not in (Channel.WEB, Channel.API):
-            raise ValidationFailed(
-                "the ticket is not valid", fields={"channel": "customers use web or api"}
-            )
+    try:
         ticket = services.create_ticket(
             actor=user,
-            requester=contact,
+            requester=requester,
             subject=data["subject"],
             body_text=data["body_text"],
             body_html=data["body_html"],
-            channel=channel,
+            channel=data["channel"] or (None if user.is_customer else Channel.API),
             severity=data["severity"],
+            priority=data["priority"],
             product_area=data["product_area_id"],
+            team=data["team_id"],
+            organization=data["organization_id"],
+            assignee=data["assignee_id"],
+            tags=data["tags"],
             custom_fields=data["custom_fields"],
+            ccs=data["cc_ids"],
             attachments=attachments,
+            external_id=data["external_id"],
         )
-        return Status(201, _detail(user, ticket.pk))
-    require(request, "create_ticket")
-    ticket = services.create_ticket(
-        actor=user,
-        requester=requester,
-        subject=data["subject"],
-        body_text=data["body_text"],
-        body_html=data["body_html"],
-        channel=data["channel"] or Channel.API,
-        severity=data["severity"],
-        priority=data["priority"],
-        product_area=data["product_area_id"],
-        team=data["team_id"],
-        organization=data["organization_id"],
-        assignee=data["assignee_id"],
-        tags=data["tags"],
-        custom_fields=data["custom_fields"],
-        ccs=data["cc_ids"],
-        attachments=attachments,
-        external_id=data["external_id"],
-    )
-    return Status(201, _detail(user, ticket.pk))
+    except PermissionDenied as exc:
+        exc.fields = {_API_FIELD_NAMES.get(k, k): v for k, v in exc.fields.items()}
+        raise
+    return _render(request, _created(user, ticket), 201)
 
 
-@router.get("/tickets", response=TicketPage, tags=TAGS)
+@router.get("/tickets", response=TicketPageResponse, tags=TAGS)
 def list_tickets(
     request: HttpRequest,
     status: str | None = None,
@@ -190,7 +198,8 @@ def list_tickets(
     cursor: str | None = None,
 ):
     """Visible tickets, newest first. ``status`` takes a comma list; ``assignee`` takes
-    "me", "none" or an id."""
+    "me", "none" or an id. Staff get the queue rows (followers, CCs, custom fields and
+    links are on the detail); customers their view of each ticket."""
     user = actor(request)
     qs = queries.list_tickets(
         user,
@@ -206,15 +215,59 @@ def list_tickets(
             "updated_since": updated_since,
         },
     )
-    return page(request, qs, ticket_out, limit=limit, cursor=cursor)
+    return _render(request, _ticket_page(request, qs, user.is_customer, limit, cursor))
 
 
-@router.get("/tickets/{ticket_id}", response=TicketOut, tags=TAGS)
+def _render(request: HttpRequest, data: Any, status: int = 200):
+    """Render a body these handlers built from the serializers in schemas.py. The
+    declared response models document it (OpenAPI) and the tests check the shapes;
+    skipping ninja's re-validation of every row is a large part of a list request."""
+    content = _RENDERER.render(request, data, response_status=status)
+    return HttpResponse(content, status=status, content_type=_CONTENT_TYPE)
+
+
+def _ticket_page(request: HttpRequest, qs, customer: bool, limit: int, cursor: str | None):
+    """One page of the ticket list: keyset on id like ``core.page``, but keeping the
+    queryset's index-friendly order (``queries.list_order``), reading plain rows
+    (``queries.LIST_VALUES``, no model instances) and the page's tags in one query."""
+    if limit < 1 or limit > MAX_LIMIT:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
+        )
+    if cursor:
+        after = decode_cursor(cursor).get("id")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
+            raise ValidationFailed(
+                "invalid cursor", fields={"cursor": "not a cursor from this API"}
+            )
+        qs = qs.filter(id__lt=after)
+    rows = list(qs.values(*queries.LIST_VALUES)[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if customer:
+        results = [customer_ticket_row_out(r) for r in rows]
+    else:
+        tags = queries.tag_names([r["id"] for r in rows])
+        results = [ticket_list_row_out(r, tags[r["id"]]) for r in rows]
+    next_cursor = encode_cursor({"id": rows[-1]["id"]}) if has_more and rows else None
+    next_link = None
+    if next_cursor:
+        params = request.GET.copy()
+        params["cursor"] = next_cursor
+        next_link = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+    return {
+        "results": results,
+        "meta": {"has_more": has_more, "next_cursor": next_cursor},
+        "links": {"next": next_link},
+    }
+
+
+@router.get("/tickets/{ticket_id}", response=TicketResponse, tags=TAGS)
 def get_ticket(request: HttpRequest, ticket_id: int):
     return _detail(actor(request), ticket_id)
 
 
-@router.patch("/tickets/{ticket_id}", response=TicketOut, tags=TAGS)
+@router.patch("/tickets/{ticket_id}", response=TicketResponse, tags=TAGS)
 def update_ticket(request: HttpRequest, ticket_id: int, payload: TicketPatch):
     """Change fields (update_ticket). Customers may only mark their ticket solved and
     rate it (satisfaction)."""
@@ -247,7 +300,7 @@ def ticket_timeline(
 # --- messages and attachments -----------------------------------------------------------
 
 
-@router.get("/tickets/{ticket_id}/messages", response=MessagePage, tags=TAGS)
+@router.get("/tickets/{ticket_id}/messages", response=MessagePageResponse, tags=TAGS)
 def list_messages(request: HttpRequest, ticket_id: int, limit: int = 50, cursor: str | None = None):
     """The conversation, oldest first (customers see public replies only)."""
     user = actor(request)
@@ -255,14 +308,14 @@ def list_messages(request: HttpRequest, ticket_id: int, limit: int = 50, cursor:
     return page(
         request,
         queries.visible_messages(user, ticket),
-        message_out,
+        customer_message_out if user.is_customer else message_out,
         limit=limit,
         cursor=cursor,
         descending=False,
     )
 
 
-@router.post("/tickets/{ticket_id}/messages", response={201: MessageOut}, tags=TAGS)
+@router.post("/tickets/{ticket_id}/messages", response={201: MessageResponse}, tags=TAGS)
 def add_message(request: HttpRequest, ticket_id: int, payload: MessageIn):
     """Add a public reply (reply_ticket; customers on their visible tickets) or an
     internal note (add_internal_note). Attachments are base64 in JSON."""
@@ -275,17 +328,23 @@ def add_message(request: HttpRequest, ticket_id: int, payload: MessageIn):
     ticket = queries.visible_ticket(user, ticket_id)
     if user.is_customer and payload.kind == Message.Kind.INTERNAL:
         raise PermissionDenied("customers cannot write internal notes", fields={"kind": "public"})
-    message = services.add_message(
-        ticket,
-        actor=user,
-        kind=payload.kind,
-        body_text=payload.body_text,
-        body_html=payload.body_html,
-        attachments=_decode_attachments(payload.attachments),
-        channel=Channel.WEB if user.is_customer else Channel.API,
-    )
+    attachments = _decode_attachments(payload.attachments)
+    with transaction.atomic():  # a refused ETA (422) takes the reply back with it
+        message = services.add_message(
+            ticket,
+            actor=user,
+            kind=payload.kind,
+            body_text=payload.body_text,
+            body_html=payload.body_html,
+            attachments=attachments,
+            channel=Channel.WEB if user.is_customer else Channel.API,
+        )
+        if payload.eta is not None:
+            from caseline.eta.services import promise
+
+            promise(ticket, message=message, due_at=payload.eta, actor=user)
     row = queries.visible_messages(user, ticket).get(pk=message.pk)
-    return Status(201, message_out(row))
+    return Status(201, customer_message_out(row) if user.is_customer else message_out(row))
 
 
 @router.get("/attachments/{attachment_id}", tags=TAGS)

@@ -12,3 +12,4 @@ class TicketsConfig(AppConfig):
         from . import handlers
 
         events.subscribe("contact.merged", handlers.contact_merged)
+        events.subscribe("organization.updated", handlers.organization_updated)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db import connections
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from caseline.accounts.models import ContactEmail, User
 from caseline.audit.models import AuditEvent
@@ -76,6 +77,86 @@ def with_details(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     )
 
 
+LIST_RELATED = ("requester", "organization", "assignee", "team", "product_area")
+
+
+def requester_email_subquery() -> Subquery:
+    """The requester's primary email (else their first), for ``annotate``."""
+    return Subquery(
+        ContactEmail.objects.filter(contact_id=OuterRef("requester_id"))
+        .order_by("-is_primary", "id")
+        .values("email")[:1]
+    )
+
+
+def for_list(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """What a list row reads, in the page's one query: the references through
+    ``select_related`` and the requester's email as an annotation (no prefetches: Django
+    builds a manager and a cloned queryset per row and relation for those)."""
+    return qs.select_related(*LIST_RELATED).annotate(requester_email=requester_email_subquery())
+
+
+# The columns a list row reads (``.values()``: no model instances for the page).
+LIST_VALUES = (
+    "id",
+    "subject",
+    "status",
+    "severity",
+    "priority",
+    "channel",
+    "satisfaction",
+    "satisfaction_comment",
+    "merged_into_id",
+    "external_id",
+    "created_at",
+    "updated_at",
+    "solved_at",
+    "closed_at",
+    "requester_id",
+    "requester__name",
+    "requester_email",
+    "organization_id",
+    "organization__name",
+    "assignee_id",
+    "assignee__email",
+    "assignee__display_name",
+    "assignee__username",
+    "team_id",
+    "team__name",
+    "product_area_id",
+    "product_area__name",
+)
+
+
+def tag_names(ticket_ids: list[int]) -> dict[int, list[str]]:
+    """{ticket id: sorted tag names} for ``ticket_ids``: one query."""
+    by_ticket: dict[int, list[str]] = {pk: [] for pk in ticket_ids}
+    if by_ticket:
+        through = Ticket.tags.through
+        rows = through.objects.filter(ticket_id__in=list(by_ticket)).values_list(
+            "ticket_id", "tag__name"
+        )
+        for ticket_id, name in rows:
+            by_ticket[ticket_id].append(name)
+    for names in by_ticket.values():
+        names.sort()
+    return by_ticket
+
+
+def attach_tags(tickets: list[Ticket]) -> list[Ticket]:
+    """Set ``tag_names`` (sorted) on each ticket: one query for the whole page."""
+    by_ticket = tag_names([t.pk for t in tickets])
+    for t in tickets:
+        t.tag_names = by_ticket[t.pk]
+    return tickets
+
+
+def follower_ids(ticket: Ticket) -> list[int]:
+    """Ids of the ticket's staff followers, ascending (one query)."""
+    through = Ticket.followers.through
+    return sorted(through.objects.filter(ticket_id=ticket.pk).values_list("user_id", flat=True))
+
+
 def ccs_queryset():
     from caseline.accounts.models import Contact
 
@@ -110,7 +191,15 @@ def _int(value: Any, field: str, errors: dict[str, str]) -> int | None:
 
 
 def list_tickets(user: Any, filters: dict[str, Any] | None = None) -> QuerySet[Ticket]:
-    """Visible tickets matching ``filters`` (unordered; the page orders by id).
+    """Visible tickets matching ``filters``, newest first, loaded for the list
+    (:func:`for_list`; call :func:`attach_tags` on the page).
+
+    The order is always by id descending. When the filters fix the leading columns of a
+    composite index (team and one status, assignee and one status, one status) those
+    constant columns lead the ORDER BY too -- the same order, but one the planner can
+    only deliver by walking that index backwards. Otherwise PostgreSQL may prefer a
+    backward scan of the primary key that filters out thousands of rows (the planner
+    assumes status and team are independent of id, and the newest tickets are all new).
 
     Filters: status ("open,pending"), team (id), assignee ("me", "none" or id),
     organization (id), requester (contact id), severity (1-4), product_area (id),
@@ -119,30 +208,31 @@ def list_tickets(user: Any, filters: dict[str, Any] | None = None) -> QuerySet[T
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     errors: dict[str, str] = {}
     qs = visible_tickets(user)
+    eq: dict[str, Any] = {}  # column -> the value an equality filter holds it at
     if "status" in filters:
         statuses = [s.strip() for s in str(filters["status"]).split(",") if s.strip()]
         bad = [s for s in statuses if s not in Status.values]
         if bad or not statuses:
             errors["status"] = f"unknown status {', '.join(bad)}; use {', '.join(Status.values)}"
-        elif len(statuses) == 1:
-            qs = qs.filter(status=statuses[0])
+        elif len(set(statuses)) == 1:
+            eq["status"] = statuses[0]
         else:
             qs = qs.filter(status__in=statuses)
     for name in ("team", "organization", "requester", "product_area"):
         if name in filters:
             value = _int(filters[name], name, errors)
             if value is not None:
-                qs = qs.filter(**{f"{name}_id": value})
+                eq[f"{name}_id"] = value
     if "assignee" in filters:
         raw = str(filters["assignee"]).strip().lower()
         if raw == "me":
-            qs = qs.filter(assignee_id=getattr(user, "pk", None))
+            eq["assignee_id"] = getattr(user, "pk", None)
         elif raw == "none":
             qs = qs.filter(assignee__isnull=True)
         else:
             value = _int(raw, "assignee", errors)
             if value is not None:
-                qs = qs.filter(assignee_id=value)
+                eq["assignee_id"] = value
     if "severity" in filters:
         value = _int(filters["severity"], "severity", errors)
         if value is not None and value not in (1, 2, 3, 4):
@@ -162,7 +252,33 @@ def list_tickets(user: Any, filters: dict[str, Any] | None = None) -> QuerySet[T
             errors["updated_since"] = "must be an ISO 8601 datetime with a time zone"
     if errors:
         raise ValidationFailed("invalid filter", fields=errors)
-    return with_details(qs)
+    order = list_order(set(eq))
+    leading = {c.lstrip("-") for c in order[:-1]}
+    # PostgreSQL drops ORDER BY columns that an equality filter makes constant, and then
+    # plans the backward primary-key scan again; a closed range (col >= v AND col <= v)
+    # selects the same rows, keeps the columns in the ORDER BY, and leaves the composite
+    # index as the only presorted path (EXPLAIN ANALYZE in docs/performance.md). SQLite
+    # plans the equality form well.
+    as_range = connections[qs.db].vendor == "postgresql"
+    for column, value in eq.items():
+        if as_range and column in leading and value is not None:
+            qs = qs.filter(**{f"{column}__gte": value, f"{column}__lte": value})
+        else:
+            qs = qs.filter(**{column: value})
+    return for_list(qs).order_by(*order)
+
+
+def list_order(fixed: set[str]) -> tuple[str, ...]:
+    """Newest first, led by the constant columns of the index that matches the equality
+    filters on ``fixed`` columns (see :func:`list_tickets`): ticket_team_status_idx,
+    ticket_assignee_status_idx, ticket_status_idx."""
+    if "status" in fixed:
+        if "team_id" in fixed:
+            return ("-team_id", "-status", "-id")
+        if "assignee_id" in fixed:
+            return ("-assignee_id", "-status", "-id")
+        return ("-status", "-id")
+    return ("-id",)
 
 
 def visible_messages(user: Any, ticket: Ticket) -> QuerySet[Message]:

@@ -4,7 +4,7 @@ loaded rows into them. Serializers read only what the queries loaded."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Union
 
 from ninja import Field, Schema
 
@@ -145,8 +145,87 @@ class TicketOut(Schema):
     links: list[LinkOut]
 
 
+class TicketListItem(Schema):
+    """One row of the staff ticket list (the queue): the ticket's own columns, its
+    references and tags. Followers, CCs, custom fields and links are on the detail."""
+
+    id: int
+    reference: str
+    subject: str
+    status: str
+    severity: int
+    priority: str
+    channel: str
+    requester: ContactRef
+    organization: NamedRef | None
+    assignee: UserRef | None
+    team: NamedRef | None
+    product_area: NamedRef | None
+    tags: list[str]
+    satisfaction: str
+    merged_into: int | None
+    external_id: str
+    created_at: datetime
+    updated_at: datetime
+    solved_at: datetime | None
+    closed_at: datetime | None
+
+
 class TicketPage(Schema):
-    results: list[TicketOut]
+    results: list[TicketListItem]
+    meta: PageMeta
+    links: PageLinks
+
+
+# What a customer sees of a ticket: no priority, assignee, team, product area, tags,
+# custom fields, followers, CCs, links, channel or external id, and public messages only.
+
+
+class CustomerAuthorOut(Schema):
+    role: str = Field(description="customer or staff")
+    name: str
+
+
+class CustomerAttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class CustomerMessageOut(Schema):
+    id: int
+    ticket_id: int
+    author: CustomerAuthorOut | None
+    body_text: str
+    body_html: str
+    created_at: datetime
+    attachments: list[CustomerAttachmentOut]
+
+
+class CustomerTicketSummary(Schema):
+    id: int
+    reference: str
+    subject: str
+    status: str
+    severity: int
+    requester: ContactRef
+    organization: str | None = Field(description="the organization's name")
+    satisfaction: str
+    satisfaction_comment: str
+    created_at: datetime
+    updated_at: datetime
+    solved_at: datetime | None
+    closed_at: datetime | None
+
+
+class CustomerTicketOut(CustomerTicketSummary):
+    messages: list[CustomerMessageOut] = Field(description="public replies, oldest first")
+
+
+class CustomerTicketPage(Schema):
+    results: list[CustomerTicketSummary]
     meta: PageMeta
     links: PageLinks
 
@@ -192,6 +271,160 @@ def ticket_out(t: Ticket) -> dict[str, Any]:
     }
 
 
+def _ticket_row(t: Ticket, requester_email: str | None = None) -> dict[str, Any]:
+    requester = t.requester
+    return {
+        "id": t.pk,
+        "reference": t.reference,
+        "subject": t.subject,
+        "status": t.status,
+        "severity": t.severity,
+        "priority": t.priority,
+        "channel": t.channel,
+        "requester": {
+            "id": requester.pk,
+            "name": requester.name,
+            "email": requester.primary_email if requester_email is None else requester_email,
+        },
+        "organization": _named(t.organization),
+        "assignee": _user_ref(t.assignee),
+        "team": _named(t.team),
+        "product_area": _named(t.product_area),
+        "satisfaction": t.satisfaction,
+        "satisfaction_comment": t.satisfaction_comment,
+        "merged_into": t.merged_into_id,
+        "external_id": t.external_id,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "solved_at": t.solved_at,
+        "closed_at": t.closed_at,
+    }
+
+
+def ticket_out_known(t: Ticket, known: dict[str, Any]) -> dict[str, Any]:
+    """The detail shape from what a service already holds (``known``: tags, custom_fields,
+    followers, ccs, links, requester_email), without reading the ticket again."""
+    out = _ticket_row(t, known.get("requester_email"))
+    out.update(
+        tags=sorted(known.get("tags", ())),
+        custom_fields=dict(known.get("custom_fields", {})),
+        followers=sorted(known.get("followers", ())),
+        ccs=sorted(known.get("ccs", ())),
+        links=list(known.get("links", ())),
+    )
+    return out
+
+
+def ticket_list_out(t: Ticket) -> dict[str, Any]:
+    """A staff list row of a ticket loaded by ``queries.for_list`` (``requester_email``
+    annotated) and ``queries.attach_tags`` (``tag_names``)."""
+    out = _ticket_row(t, getattr(t, "requester_email", None) or "")
+    del out["satisfaction_comment"]
+    out["tags"] = getattr(t, "tag_names", [])
+    return out
+
+
+def _row_named(row: dict[str, Any], name: str) -> dict[str, Any] | None:
+    pk = row[f"{name}_id"]
+    return None if pk is None else {"id": pk, "name": row[f"{name}__name"]}
+
+
+def ticket_list_row_out(row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+    """A staff list row from a ``queries.LIST_VALUES`` row (same shape as
+    :func:`ticket_list_out`)."""
+    assignee = None
+    if row["assignee_id"] is not None:
+        assignee = {
+            "id": row["assignee_id"],
+            "email": row["assignee__email"],
+            "name": row["assignee__display_name"]
+            or row["assignee__email"]
+            or row["assignee__username"],
+        }
+    return {
+        "id": row["id"],
+        "reference": f"CL-{row['id']}",
+        "subject": row["subject"],
+        "status": row["status"],
+        "severity": row["severity"],
+        "priority": row["priority"],
+        "channel": row["channel"],
+        "requester": {
+            "id": row["requester_id"],
+            "name": row["requester__name"],
+            "email": row["requester_email"] or "",
+        },
+        "organization": _row_named(row, "organization"),
+        "assignee": assignee,
+        "team": _row_named(row, "team"),
+        "product_area": _row_named(row, "product_area"),
+        "tags": tags,
+        "satisfaction": row["satisfaction"],
+        "merged_into": row["merged_into_id"],
+        "external_id": row["external_id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "solved_at": row["solved_at"],
+        "closed_at": row["closed_at"],
+    }
+
+
+def customer_ticket_row_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A customer's list row from a ``queries.LIST_VALUES`` row (nothing internal)."""
+    return {
+        "id": row["id"],
+        "reference": f"CL-{row['id']}",
+        "subject": row["subject"],
+        "status": row["status"],
+        "severity": row["severity"],
+        "requester": {
+            "id": row["requester_id"],
+            "name": row["requester__name"],
+            "email": row["requester_email"] or "",
+        },
+        "organization": row["organization__name"],
+        "satisfaction": row["satisfaction"],
+        "satisfaction_comment": row["satisfaction_comment"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "solved_at": row["solved_at"],
+        "closed_at": row["closed_at"],
+    }
+
+
+def customer_ticket_summary(t: Ticket) -> dict[str, Any]:
+    """What a customer sees of a ticket in a list (nothing internal)."""
+    requester = t.requester
+    email = getattr(t, "requester_email", None)
+    return {
+        "id": t.pk,
+        "reference": t.reference,
+        "subject": t.subject,
+        "status": t.status,
+        "severity": t.severity,
+        "requester": {
+            "id": requester.pk,
+            "name": requester.name,
+            "email": requester.primary_email if email is None else email,
+        },
+        "organization": t.organization.name if t.organization_id else None,
+        "satisfaction": t.satisfaction,
+        "satisfaction_comment": t.satisfaction_comment,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "solved_at": t.solved_at,
+        "closed_at": t.closed_at,
+    }
+
+
+def customer_ticket_out(t: Ticket, public_messages: list[Message]) -> dict[str, Any]:
+    """What a customer sees of one ticket: the summary and the public replies only
+    (``public_messages`` must come from ``queries.visible_messages`` for the customer)."""
+    out = customer_ticket_summary(t)
+    out["messages"] = [customer_message_out(m) for m in public_messages]
+    return out
+
+
 # --- messages ---------------------------------------------------------------------------
 
 
@@ -200,6 +433,11 @@ class MessageIn(Schema):
     body_text: str = ""
     body_html: str = ""
     attachments: list[AttachmentIn] = Field(default_factory=list)
+    eta: datetime | None = Field(
+        None,
+        description="public staff replies on open tickets: the next step is promised by "
+        "this time (future, with a UTC offset); see docs/eta.md",
+    )
 
 
 class AttachmentOut(Schema):
@@ -276,6 +514,44 @@ def message_out(m: Message) -> dict[str, Any]:
         "body_html": m.body_html,
         "created_at": m.created_at,
         "attachments": [attachment_out(a) for a in m.attachments.all()],
+    }
+
+
+class CustomerMessagePage(Schema):
+    results: list[CustomerMessageOut]
+    meta: PageMeta
+    links: PageLinks
+
+
+def customer_message_out(m: Message) -> dict[str, Any]:
+    """A public message as a customer sees it: the author's role and name only (no staff
+    email, user ids or channel). Refuses an internal note outright."""
+    if m.kind != Message.Kind.PUBLIC:
+        raise ValueError("an internal note is never serialized for a customer")
+    author: dict[str, Any] | None = None
+    if m.author_contact_id is not None:
+        author = {"role": "customer", "name": m.author_contact.name}
+    elif m.author_user_id is not None:
+        # a staff member's display name; never their email address
+        name = m.author_user.display_name or m.author_user.get_full_name() or "Support"
+        author = {"role": "staff", "name": name}
+    return {
+        "id": m.pk,
+        "ticket_id": m.ticket_id,
+        "author": author,
+        "body_text": m.body_text,
+        "body_html": m.body_html,
+        "created_at": m.created_at,
+        "attachments": [
+            {
+                "id": a.pk,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "url": f"/api/v1/attachments/{a.pk}",
+            }
+            for a in m.attachments.all()
+        ],
     }
 
 
@@ -382,3 +658,25 @@ def custom_field_out(cf: CustomField) -> dict[str, Any]:
         "required_on_solve": cf.required_on_solve,
         "active": cf.active,
     }
+
+
+# --- responses whose shape depends on who asks --------------------------------------------
+# Staff shapes first: a staff dict validates against its own model and stops there; a
+# customer dict lacks the staff-only fields, fails the first model and takes the second.
+
+TicketResponse = Annotated[
+    Union[TicketOut, CustomerTicketOut],  # noqa: UP007
+    Field(union_mode="left_to_right"),
+]
+TicketPageResponse = Annotated[
+    Union[TicketPage, CustomerTicketPage],  # noqa: UP007
+    Field(union_mode="left_to_right"),
+]
+MessageResponse = Annotated[
+    Union[MessageOut, CustomerMessageOut],  # noqa: UP007
+    Field(union_mode="left_to_right"),
+]
+MessagePageResponse = Annotated[
+    Union[MessagePage, CustomerMessagePage],  # noqa: UP007
+    Field(union_mode="left_to_right"),
+]

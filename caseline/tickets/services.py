@@ -484,14 +484,61 @@ def _add_sc_follower(ticket: Ticket, *, actor, at) -> None:
 # --- create -----------------------------------------------------------------------------
 
 
+# What a customer may not choose when opening a ticket (agents decide these), keyed by
+# the create_ticket argument.
+CUSTOMER_CREATE_REFUSED = (
+    "team",
+    "organization",
+    "assignee",
+    "priority",
+    "tags",
+    "ccs",
+    "external_id",
+)
+CUSTOMER_CHANNELS = (Channel.WEB, Channel.API)
+
+
+def _customer_create_rules(actor: User, requester: Any, channel: Any, given: Mapping[str, Any]):
+    """The rules of a customer opening a ticket, for every channel: they open it as
+    themselves (``requester`` None, their contact, its id or one of its emails), through
+    the web or the API (default web), and set none of :data:`CUSTOMER_CREATE_REFUSED`.
+    Returns (contact, channel); PermissionDenied / ValidationFailed otherwise."""
+    contact = getattr(actor, "contact", None)
+    if contact is None:
+        raise PermissionDenied("this customer account has no contact to open tickets as")
+    refused = [k for k in CUSTOMER_CREATE_REFUSED if given.get(k) not in (None, "", [], ())]
+    if refused:
+        raise PermissionDenied(
+            "customers cannot set these fields", fields={k: "staff only" for k in refused}
+        )
+    if requester is not None:
+        if isinstance(requester, Contact):
+            same = requester.pk == contact.pk
+        elif isinstance(requester, Mapping):
+            mine = {e.lower() for e in contact.emails.values_list("email", flat=True)}
+            same = str(requester.get("email", "")).strip().lower() in mine
+        else:
+            same = _as_id(requester) == contact.pk
+        if not same:
+            raise PermissionDenied(
+                "customers open tickets as themselves", fields={"requester": "must be you"}
+            )
+    channel = channel or Channel.WEB
+    if channel not in CUSTOMER_CHANNELS:
+        raise ValidationFailed(
+            "the ticket is not valid", fields={"channel": "customers use web or api"}
+        )
+    return contact, channel
+
+
 def create_ticket(
     *,
     actor: User | None,
-    requester: Contact | int | Mapping[str, Any],
+    requester: Contact | int | Mapping[str, Any] | None = None,
     subject: str,
     body_text: str = "",
     body_html: str = "",
-    channel: str,
+    channel: str | None = None,
     severity: int | None = None,
     priority: str | None = None,
     product_area: ProductArea | int | None = None,
@@ -512,9 +559,33 @@ def create_ticket(
     ``requester`` is a Contact, a contact id, or {"email", "name"} (found or created in
     the same transaction, so a refused ticket leaves no new contact behind).
 
+    A customer ``actor`` opens tickets as themselves only, through web or api (the
+    default: web), and may not set team, organization, assignee, priority, tags, CCs or
+    external id (:func:`_customer_create_rules`; the same for every channel).
+
     Audit: "ticket.created" (one timeline row per initial field) is appended first but
     published last, so subscribers see the triaged and assigned ticket.
+
+    The returned ticket carries ``known_details`` (tags, custom field values, CCs, links
+    and the requester's email as written) so a caller can answer without reading it again.
     """
+    tags = list(tags or ())
+    ccs = list(ccs or ())
+    if is_customer(actor):
+        requester, channel = _customer_create_rules(
+            actor,
+            requester,
+            channel,
+            {
+                "team": team,
+                "organization": organization,
+                "assignee": assignee,
+                "priority": priority,
+                "tags": tags,
+                "ccs": ccs,
+                "external_id": external_id,
+            },
+        )
     with transaction.atomic():
         return _create_ticket(
             actor=actor,
@@ -744,6 +815,16 @@ def _create_ticket(
                 },
             )
         )
+    ticket.known_details = {
+        "tags": list(tag_names),
+        "custom_fields": {
+            key: custom_value_json(parsed)
+            for key, (_cf, parsed) in sorted(cf_values.items())
+            if parsed is not None
+        },
+        "ccs": [c.pk for c in cc_contacts],
+        "links": [],
+    }
     return ticket
 
 

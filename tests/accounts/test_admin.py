@@ -259,3 +259,204 @@ def test_product_area_admin_add(browser):
     resp = browser.post(reverse("admin:accounts_productarea_add"), data)
     assert resp.status_code == 302, resp.content.decode()[:3000]
     assert ProductArea.objects.get().slug == "billing"
+
+
+# --- regions, teams, users and product areas go through the services --------------------
+
+
+def _audit(subject_type, pk):
+    return [
+        (r.type, r.field, r.old, r.new, r.actor_id)
+        for r in AuditEvent.objects.filter(subject_type=subject_type, subject_id=pk).order_by("id")
+    ]
+
+
+def region_form(**fields):
+    data = {
+        "code": "EMEA",
+        "name": "Europe",
+        "time_zone": "Europe/Berlin",
+        "shift_calendar": "",
+        "handoff_order": "1",
+    }
+    data.update({k: str(v) for k, v in fields.items()})
+    return data
+
+
+def test_region_admin_add_and_change_are_audited(browser, admin_user):
+    resp = browser.post(reverse("admin:accounts_region_add"), region_form(code="emea"))
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    region = Region.objects.get()
+    assert region.code == "EMEA"
+    resp = browser.post(
+        reverse("admin:accounts_region_change", args=[region.pk]),
+        region_form(time_zone="Europe/Dublin"),
+    )
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    assert _audit("region", region.pk) == [
+        ("region.created", "", None, None, admin_user.pk),
+        ("region.updated", "time_zone", "Europe/Berlin", "Europe/Dublin", admin_user.pk),
+    ]
+    # bad input is a form error, nothing saved
+    resp = browser.post(
+        reverse("admin:accounts_region_change", args=[region.pk]), region_form(time_zone="Mars/X")
+    )
+    assert resp.status_code == 200 and resp.context["errors"]
+    resp = browser.post(reverse("admin:accounts_region_add"), region_form(code="Emea"))
+    assert resp.status_code == 200 and Region.objects.count() == 1
+
+
+def test_team_admin_change_is_audited(browser, admin_user, make_staff):
+    a, b = make_staff("support_engineer"), make_staff("support_engineer")
+    team = services.create_team(name="Storage", members=[a])
+    data = {
+        "name": "Storage EMEA",
+        "region": "",
+        "lead": str(b.pk),
+        "email": "",
+        "members": [a.pk, b.pk],
+        "assignment_strategy": "least_load",
+    }
+    resp = browser.post(reverse("admin:accounts_team_change", args=[team.pk]), data)
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    rows = {r[1]: r[2:] for r in _audit("team", team.pk) if r[0] == "team.updated"}
+    assert rows == {
+        "name": ("Storage", "Storage EMEA", admin_user.pk),
+        "lead": (None, b.pk, admin_user.pk),
+        "members": ([a.pk], sorted([a.pk, b.pk]), admin_user.pk),
+        "assignment_strategy": ("round_robin", "least_load", admin_user.pk),
+    }
+    # a customer cannot be a member: refused as a form error
+    cust = User.objects.create_user(username="c@x.test", email="c@x.test", kind="customer")
+    data["members"] = [cust.pk]
+    resp = browser.post(reverse("admin:accounts_team_change", args=[team.pk]), data)
+    assert resp.status_code == 200 and resp.context["errors"]
+    assert sorted(team.members.values_list("pk", flat=True)) == sorted([a.pk, b.pk])
+
+
+def staff_form(user, **fields):
+    data = {
+        "email": user.email,
+        "display_name": user.display_name,
+        "groups": [g.pk for g in user.groups.all()],
+        "region": "",
+        "time_zone": user.time_zone,
+        "open_ticket_cap": str(user.open_ticket_cap),
+        "skills": [],
+        "is_active": "on",
+    }
+    data.update(fields)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_user_admin_change_goes_through_update_staff(browser, admin_user, make_staff, roles):
+    se = make_staff("support_engineer")
+    data = staff_form(
+        se, display_name="Sam", groups=[roles["support_engineer"].pk, roles["lead"].pk]
+    )
+    data["is_away"] = "on"
+    resp = browser.post(reverse("admin:accounts_user_change", args=[se.pk]), data)
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    se.refresh_from_db()
+    assert se.display_name == "Sam" and se.is_away
+    assert se.role_names == ["lead", "support_engineer"]
+    rows = {r[1]: r[2:] for r in _audit("user", se.pk) if r[0] == "staff.updated"}
+    assert rows["display_name"] == ("", "Sam", admin_user.pk)
+    assert rows["roles"] == (["support_engineer"], ["lead", "support_engineer"], admin_user.pk)
+    assert rows["is_away"] == (False, True, admin_user.pk)
+
+
+def test_user_admin_cannot_set_superuser_or_permissions(browser, make_staff):
+    se = make_staff("support_engineer")
+    from django.contrib.auth.models import Permission
+
+    perm = Permission.objects.get(codename="manage_webhooks")
+    data = staff_form(se, is_superuser="on", is_staff="on", user_permissions=[perm.pk])
+    resp = browser.post(reverse("admin:accounts_user_change", args=[se.pk]), data)
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    se.refresh_from_db()
+    assert not se.is_superuser and not se.is_staff
+    assert not se.user_permissions.exists() and not se.has_perm("accounts.manage_webhooks")
+    page = browser.get(reverse("admin:accounts_user_change", args=[se.pk])).content.decode()
+    assert 'name="is_superuser"' not in page and 'name="user_permissions"' not in page
+
+
+def test_user_admin_add_creates_staff_through_the_service(browser, admin_user, roles):
+    data = {
+        "email": "New.Hire@Caseline.test",
+        "display_name": "New Hire",
+        "groups": [roles["support_engineer"].pk],
+        "region": "",
+        "time_zone": "Europe/Paris",
+        "password1": "a-Good-passphrase-2026",
+        "password2": "a-Good-passphrase-2026",
+    }
+    resp = browser.post(reverse("admin:accounts_user_add"), data)
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    user = User.objects.get(email="new.hire@caseline.test")
+    assert user.username == user.email and user.kind == "staff"
+    assert user.check_password("a-Good-passphrase-2026")
+    assert _audit("user", user.pk)[0][0] == "staff.created"
+    assert _audit("user", user.pk)[0][4] == admin_user.pk
+    # a clashing email is a form error
+    resp = browser.post(reverse("admin:accounts_user_add"), data)
+    assert resp.status_code == 200 and resp.context["errors"]
+
+
+def test_user_admin_password_change_is_audited(browser, admin_user, make_staff):
+    se = make_staff("support_engineer")
+    url = reverse("admin:auth_user_password_change", args=[se.pk]).replace(
+        "auth/user", "accounts/user"
+    )
+    resp = browser.post(
+        url, {"password1": "another-Long-pass-77", "password2": "another-Long-pass-77"}
+    )
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    se.refresh_from_db()
+    assert se.check_password("another-Long-pass-77")
+    assert ("staff.updated", "password", None, "changed", admin_user.pk) in _audit("user", se.pk)
+
+
+def test_customer_user_admin_change_is_audited(browser, admin_user):
+    contact = services.create_contact(name="Cara", emails=["cara@acme.com"])
+    cust = User.objects.create_user(
+        username="cara@acme.com", email="cara@acme.com", kind="customer", contact=contact
+    )
+    resp = browser.post(
+        reverse("admin:accounts_user_change", args=[cust.pk]), {"display_name": "Cara C."}
+    )
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    cust.refresh_from_db()
+    assert cust.display_name == "Cara C." and not cust.is_active
+    rows = {r[1]: r[2:] for r in _audit("user", cust.pk)}
+    assert rows["is_active"] == (True, False, admin_user.pk)
+    assert rows["display_name"] == ("", "Cara C.", admin_user.pk)
+
+
+def test_non_superuser_admin_cannot_change_a_superuser(make_staff, admin_user):
+    """An admin-role user with admin-site access but no superuser flag."""
+    from django.contrib.auth.models import Permission
+
+    deputy = make_staff("admin", email="deputy@caseline.test")
+    deputy.is_staff = True
+    deputy.save()
+    deputy.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_user", "change_user"])
+    )
+    client = Client()
+    client.force_login(deputy)
+    url = reverse("admin:accounts_user_change", args=[admin_user.pk])
+    resp = client.post(url, staff_form(admin_user, display_name="pwned"))
+    assert resp.status_code == 403
+    admin_user.refresh_from_db()
+    assert admin_user.display_name != "pwned"
+
+
+def test_product_area_admin_change_is_audited(browser, admin_user):
+    area = services.create_product_area(name="Billing", keywords=["invoice"])
+    data = {"name": "Billing", "slug": "billing", "owning_team": "", "keywords": "invoice, vat"}
+    data |= inline("roster", [])
+    resp = browser.post(reverse("admin:accounts_productarea_change", args=[area.pk]), data)
+    assert resp.status_code == 302, resp.content.decode()[:3000]
+    rows = [r for r in _audit("product_area", area.pk) if r[0] == "product_area.updated"]
+    assert rows == [("product_area.updated", "keywords", "invoice", "invoice, vat", admin_user.pk)]

@@ -268,3 +268,15 @@ def test_roster_refusals_change_nothing(make_staff):
     with pytest.raises(NotFound):
         services.set_roster(999_999, [a.pk])
     assert roster(area) == [a.pk, b.pk]
+
+
+def test_ids_out_of_range_are_validation_errors_not_crashes(make_staff):
+    """Python callers (admin, CLI, other apps) get a 422 too, never an OverflowError."""
+    team = services.create_team(name="Overflow")
+    for bad in (2**63, -(2**70), "99999999999999999999", 0):
+        with pytest.raises(ValidationFailed) as exc:
+            services.update_team(team, lead=bad)
+        assert "lead" in exc.value.fields
+        with pytest.raises(ValidationFailed) as exc:
+            services.update_team(team, members=[bad])
+        assert "members" in exc.value.fields

@@ -761,3 +761,143 @@ def test_staff_mark_themselves_away_and_back(make_staff, api_client):
     client.patch("/api/v1/me", data={"is_away": False}, content_type="application/json")
     agent.refresh_from_db()
     assert agent.is_away is False
+
+
+# --- the admin role is the admins' to give --------------------------------------------
+
+
+def _audit_roles(user):
+    return list(
+        AuditEvent.objects.filter(subject_type="user", subject_id=user.pk, field="roles")
+        .order_by("id")
+        .values_list("old", "new")
+    )
+
+
+def test_support_manager_cannot_create_an_admin(as_, people):
+    err = assert_error(
+        post(as_("sm"), "/api/v1/staff", {"email": "boss@caseline.test", "roles": ["admin"]}),
+        403,
+        "permission_denied",
+        "roles",
+    )
+    assert "admin" in err["message"]
+    assert not User.objects.filter(email="boss@caseline.test").exists()
+    # validation still comes first: an unknown role is 422 for anyone
+    assert_error(
+        post(as_("sm"), "/api/v1/staff", {"email": "boss@caseline.test", "roles": ["root"]}),
+        422,
+        "validation_error",
+        "roles",
+    )
+    # an admin may
+    resp = post(as_("admin"), "/api/v1/staff", {"email": "boss@caseline.test", "roles": ["admin"]})
+    assert resp.status_code == 201, resp.content
+    boss = User.objects.get(email="boss@caseline.test")
+    assert boss.is_staff and boss.groups.filter(name="admin").exists()
+
+
+def test_support_manager_cannot_grant_or_remove_the_admin_role(as_, people):
+    se, admin = people["se"], people["admin"]
+    assert_error(
+        patch(as_("sm"), f"/api/v1/staff/{se.pk}", {"roles": ["support_engineer", "admin"]}),
+        403,
+        "permission_denied",
+        "roles",
+    )
+    se.refresh_from_db()
+    assert se.role_names == ["support_engineer"] and not se.is_staff
+    assert _audit_roles(se) == []
+    # the support manager cannot promote themselves either
+    sm = people["sm"]
+    assert_error(
+        patch(as_("sm"), f"/api/v1/staff/{sm.pk}", {"roles": ["support_manager", "admin"]}),
+        403,
+        "permission_denied",
+    )
+    # an admin grants it (audited) and removes it again
+    resp = patch(as_("admin"), f"/api/v1/staff/{se.pk}", {"roles": ["support_engineer", "admin"]})
+    assert resp.status_code == 200 and resp.json()["roles"] == ["admin", "support_engineer"]
+    se.refresh_from_db()
+    assert se.is_staff
+    resp = patch(as_("admin"), f"/api/v1/staff/{se.pk}", {"roles": ["support_engineer"]})
+    assert resp.status_code == 200
+    assert _audit_roles(se) == [
+        (["support_engineer"], ["admin", "support_engineer"]),
+        (["admin", "support_engineer"], ["support_engineer"]),
+    ]
+    assert_error(
+        patch(as_("admin"), "/api/v1/staff/999999", {"roles": ["admin"]}), 404, "not_found"
+    )
+    assert admin.role_names == ["admin"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"display_name": "Not the boss"},
+        {"password": "a-Brand-new-passphrase-9"},
+        {"is_active": False},
+        {"roles": ["support_engineer"]},
+        {"email": "taken-over@caseline.test"},
+    ],
+)
+def test_support_manager_cannot_change_an_admin_user(as_, people, change):
+    admin = people["admin"]
+    before = (admin.email, admin.display_name, admin.password, admin.is_active)
+    assert_error(patch(as_("sm"), f"/api/v1/staff/{admin.pk}", change), 403, "permission_denied")
+    admin.refresh_from_db()
+    assert (admin.email, admin.display_name, admin.password, admin.is_active) == before
+    assert admin.role_names == ["admin"]
+    assert (
+        not AuditEvent.objects.filter(subject_type="user", subject_id=admin.pk)
+        .exclude(type="staff.updated", field="")
+        .exists()
+    )
+
+
+def test_admins_change_admins_and_sm_still_manages_others(as_, people, make_staff):
+    other_admin = make_staff("admin")
+    resp = patch(as_("admin"), f"/api/v1/staff/{other_admin.pk}", {"display_name": "Ada"})
+    assert resp.status_code == 200 and resp.json()["display_name"] == "Ada"
+    resp = patch(as_("sm"), f"/api/v1/staff/{people['se'].pk}", {"display_name": "Sam"})
+    assert resp.status_code == 200, resp.content
+    # the admin may edit themselves through /staff too
+    resp = patch(as_("admin"), f"/api/v1/staff/{people['admin'].pk}", {"is_away": True})
+    assert resp.status_code == 200
+
+
+def test_superusers_are_changed_only_by_superusers(as_, people, make_staff):
+    root = make_staff("admin", is_superuser=True, is_staff=True)
+    assert_error(
+        patch(as_("admin"), f"/api/v1/staff/{root.pk}", {"is_active": False}),
+        403,
+        "permission_denied",
+    )
+    root.refresh_from_db()
+    assert root.is_active
+    resp = patch(as_(root), f"/api/v1/staff/{people['admin'].pk}", {"display_name": "Adm"})
+    assert resp.status_code == 200
+
+
+def test_support_manager_cannot_revoke_an_admins_token(api_client, people):
+    token, secret = services.create_api_token(people["admin"], "admin laptop")
+    assert_error(
+        api_client(people["sm"]).delete(f"/api/v1/tokens/{token.prefix}"), 404, "not_found"
+    )
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {secret}").get("/api/v1/me").status_code == 200
+    resp = api_client(people["admin"]).delete(f"/api/v1/tokens/{token.prefix}")
+    assert resp.status_code == 204
+
+
+def test_services_enforce_the_admin_rule_for_every_caller(people):
+    """The Django admin and the CLI use the same services: the rule lives there."""
+    from caseline.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.update_staff(people["se"], actor=people["sm"], roles=["admin"])
+    with pytest.raises(PermissionDenied):
+        services.create_staff(actor=people["lead"], email="x@caseline.test", roles=["admin"])
+    # the system (actor None: createadmin, demo) may
+    services.update_staff(people["se"], roles=["admin"])
+    assert people["se"].groups.filter(name="admin").exists()

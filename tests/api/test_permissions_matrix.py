@@ -255,6 +255,35 @@ def b_create_staff(w, col, foreign):
     )
 
 
+def _fresh_staff(*role_names: str) -> User:
+    email = uniq("target") + "@caseline.test"
+    user = User.objects.create_user(username=email, email=email)
+    user.groups.set(Group.objects.filter(name__in=role_names))
+    return user
+
+
+def b_create_admin(w, col, foreign):
+    return (
+        "post",
+        "/api/v1/staff",
+        {"email": uniq("boss") + "@caseline.test", "roles": [roles.SE, roles.ADMIN]},
+    )
+
+
+def b_grant_admin(w, col, foreign):
+    target = _fresh_staff(roles.SE)
+    return "patch", f"/api/v1/staff/{target.id}", {"roles": [roles.SE, roles.ADMIN]}
+
+
+def b_patch_admin_user(w, col, foreign):
+    target = _fresh_staff(roles.ADMIN)
+    return (
+        "patch",
+        f"/api/v1/staff/{target.id}",
+        {"display_name": uniq("Root "), "password": "a-New-passphrase-4711"},
+    )
+
+
 def b_list_teams(w, col, foreign):
     return "get", "/api/v1/teams", None
 
@@ -507,6 +536,9 @@ BUILDERS = {
     "POST /contacts/{id}/merge": b_merge_contact,
     "GET /staff": b_list_staff,
     "POST /staff": b_create_staff,
+    "POST /staff (admin role)": b_create_admin,
+    "PATCH /staff/{id} (grant admin role)": b_grant_admin,
+    "PATCH /staff/{id} (admin user: roles, password, deactivate)": b_patch_admin_user,
     "GET /teams": b_list_teams,
     "POST /teams": b_create_team,
     "GET /product-areas": b_list_areas,
@@ -551,6 +583,17 @@ BUILDERS = {
     "GET /outbox": b_outbox,
     "POST /outbox/{id}/retry": b_retry_outbox,
 }
+
+# Rows of other apps, kept next to their own tests.
+from tests.eta.matrix import BUILDERS as _ETA_BUILDERS  # noqa: E402
+from tests.mail.matrix import BUILDERS as _MAIL_BUILDERS  # noqa: E402
+from tests.oncall.matrix import BUILDERS as _ONCALL_BUILDERS  # noqa: E402
+from tests.sla.matrix import BUILDERS as _SLA_BUILDERS  # noqa: E402
+
+BUILDERS.update(_ONCALL_BUILDERS)
+BUILDERS.update(_ETA_BUILDERS)
+BUILDERS.update(_SLA_BUILDERS)
+BUILDERS.update(_MAIL_BUILDERS)
 
 
 def test_every_documented_endpoint_has_a_request_and_vice_versa():

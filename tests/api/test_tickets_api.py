@@ -276,7 +276,8 @@ def test_customer_creates_as_themselves(c_cust, ada, zed, customer):
     r = send(c_cust, "post", "/api/v1/tickets", {"subject": "Portal", "body_text": "help"})
     assert r.status_code == 201, r.content
     body = r.json()
-    assert body["requester"]["id"] == ada.pk and body["channel"] == "web"
+    assert body["requester"]["id"] == ada.pk
+    assert Ticket.objects.get(pk=body["id"]).channel == "web"
     msg = Message.objects.get(ticket_id=body["id"])
     assert msg.author_user == customer
     # naming themselves is fine, naming someone else is not
@@ -441,7 +442,8 @@ def test_messages_staff_sees_all_customer_public_only(c_se, c_cust, ticket, note
     r = c_cust.get(f"/api/v1/tickets/{ticket.pk}/messages")
     assert r.status_code == 200
     results = r.json()["results"]
-    assert [m["kind"] for m in results] == ["public", "public"]
+    assert [m["id"] for m in results] == [ticket.messages.order_by("id")[0].pk, public_reply.pk]
+    assert all("kind" not in m and "channel" not in m for m in results)
     assert "INTERNAL" not in r.content.decode() and "internal.txt" not in r.content.decode()
     assert results[0]["author"]["role"] == "customer"
     assert results[1]["author"]["role"] == "staff"
@@ -733,3 +735,116 @@ def test_openapi_lists_ticket_endpoints(c_se):
         "/api/v1/custom-fields",
     ):
         assert p in paths, p
+
+
+# --- the customer's view: nothing internal through any endpoint ------------------------
+
+INTERNAL_KEYS = {
+    "priority",
+    "channel",
+    "assignee",
+    "team",
+    "product_area",
+    "tags",
+    "custom_fields",
+    "followers",
+    "ccs",
+    "links",
+    "external_id",
+    "merged_into",
+}
+
+
+def _no_internal(ticket_body):
+    assert not INTERNAL_KEYS & set(ticket_body), sorted(INTERNAL_KEYS & set(ticket_body))
+    assert isinstance(ticket_body["organization"], (str, type(None)))
+
+
+def test_customer_view_through_every_ticket_endpoint(
+    c_cust, c_se, se, ticket, note, public_reply, foreign, make_staff
+):
+    from caseline.tickets.models import CustomField
+    from caseline.tickets.services import add_cc, add_follower, link_tickets, update_ticket
+
+    CustomField.objects.create(key="env", label="Env", type="text")
+    update_ticket(ticket, actor=se, tags=["vip-internal"], custom_fields={"env": "prod-secret"})
+    add_follower(ticket, make_staff("support_engineer", email="hidden@caseline.test"), actor=se)
+    extra = _contact(ticket.organization, "Cc", "cc@acme.test")
+    add_cc(ticket, extra, actor=se)
+    link_tickets(ticket, foreign, "related", actor=se)
+    update_ticket(ticket, actor=se, assignee=se.pk, priority="urgent")
+    secrets = ("INTERNAL", "internal.txt", "vip-internal", "prod-secret", "hidden@", "se@caseline")
+
+    def clean(r):
+        text = r.content.decode()
+        for s in secrets:
+            assert s not in text, (s, text[:500])
+
+    # detail
+    r = c_cust.get(f"/api/v1/tickets/{ticket.pk}")
+    assert r.status_code == 200
+    body = r.json()
+    _no_internal(body)
+    clean(r)
+    assert body["organization"] == "Acme" and body["requester"]["email"] == "ada@acme.test"
+    assert [m["body_text"] for m in body["messages"]] == ["E42", "Please send logs"]
+    assert body["messages"][1]["author"] == {"role": "staff", "name": "Support"}
+    assert set(body["messages"][1]["attachments"][0]) == {
+        "id",
+        "filename",
+        "content_type",
+        "size",
+        "url",
+    }
+    # staff still get the full shape
+    staff = c_se.get(f"/api/v1/tickets/{ticket.pk}").json()
+    assert staff["tags"] == ["vip-internal"] and staff["custom_fields"] == {"env": "prod-secret"}
+    assert staff["priority"] == "urgent" and staff["links"] and staff["assignee"]["id"] == se.pk
+    # list
+    r = c_cust.get("/api/v1/tickets")
+    assert r.status_code == 200 and [t["id"] for t in r.json()["results"]] == [ticket.pk]
+    _no_internal(r.json()["results"][0])
+    assert "messages" not in r.json()["results"][0]
+    clean(r)
+    assert "tags" in c_se.get("/api/v1/tickets").json()["results"][0]
+    # create
+    r = send(c_cust, "post", "/api/v1/tickets", {"subject": "New one", "body_text": "hi"})
+    assert r.status_code == 201
+    _no_internal(r.json())
+    assert [m["body_text"] for m in r.json()["messages"]] == ["hi"]
+    # update (solve and rate)
+    r = send(c_cust, "patch", f"/api/v1/tickets/{ticket.pk}", {"status": "solved"})
+    assert r.status_code == 200 and r.json()["status"] == "solved"
+    _no_internal(r.json())
+    clean(r)
+    r = send(c_cust, "patch", f"/api/v1/tickets/{ticket.pk}", {"satisfaction": "good"})
+    assert r.status_code == 200 and r.json()["satisfaction"] == "good"
+    clean(r)
+    # messages: list and post
+    r = c_cust.get(f"/api/v1/tickets/{ticket.pk}/messages")
+    assert r.status_code == 200 and len(r.json()["results"]) == 2
+    assert all(
+        set(m)
+        == {"id", "ticket_id", "author", "body_text", "body_html", "created_at", "attachments"}
+        for m in r.json()["results"]
+    )
+    clean(r)
+    r = send(c_cust, "post", f"/api/v1/tickets/{ticket.pk}/messages", {"body_text": "thanks"})
+    assert r.status_code == 201 and r.json()["author"] == {"role": "customer", "name": "Ada"}
+    clean(r)
+    # the timeline is staff only
+    assert c_cust.get(f"/api/v1/tickets/{ticket.pk}/timeline").status_code == 403
+    # endpoints that would echo the staff shape refuse customers before answering
+    for method, path, data in (
+        ("post", f"/api/v1/tickets/{ticket.pk}/followers", {"user_id": se.pk}),
+        ("post", f"/api/v1/tickets/{ticket.pk}/ccs", {"contact_id": extra.pk}),
+        ("post", f"/api/v1/tickets/{ticket.pk}/merge", {"into": foreign.pk}),
+    ):
+        assert send(c_cust, method, path, data).status_code == 403
+
+
+def test_openapi_documents_both_shapes(c_se):
+    doc = Client().get("/api/v1/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    assert "CustomerTicketOut" in schemas and "TicketOut" in schemas
+    assert "CustomerMessageOut" in schemas

@@ -7,6 +7,8 @@ import http.cookiejar
 import os
 import re
 import signal
+import smtplib
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 
@@ -209,10 +212,11 @@ def _demo_env(tmp_path) -> dict[str, str]:
     return env
 
 
-def _start_demo(tmp_path, port: int):
+def _start_demo(tmp_path, port: int, smtp_port: int):
     log = open(tmp_path / "demo.log", "w")
+    argv = ["demo", "--port", str(port), "--tickets", "6", "--smtp-port", str(smtp_port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "caseline", "demo", "--port", str(port), "--tickets", "6"],
+        [sys.executable, "-m", "caseline", *argv],
         env=_demo_env(tmp_path),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -248,6 +252,22 @@ def _status(url: str) -> int | None:
 
 def _child_pids(tmp_path) -> dict[str, int]:
     return {m[0]: int(m[1]) for m in re.findall(r"started (\w+) \(pid (\d+)\)", _log(tmp_path))}
+
+
+def _smtp_ready(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
+            return client.noop()[0] == 250
+    except OSError:
+        return False
+
+
+def _ticket_subjects(tmp_path, like: str) -> list[str]:
+    with sqlite3.connect(tmp_path / "demo.sqlite3") as db:
+        rows = db.execute(
+            "SELECT subject FROM tickets_ticket WHERE subject LIKE ? ORDER BY id", (like,)
+        )
+        return [r[0] for r in rows]
 
 
 def _group_members(pgids) -> str:
@@ -301,15 +321,27 @@ def _admin_login(base: str) -> int:
 
 @pytest.mark.subprocess
 def test_demo_runs_server_worker_and_clock_and_stops_on_ctrl_c(tmp_path):
-    port = free_port()
+    port, smtp_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    proc, log = _start_demo(tmp_path, port)
+    proc, log = _start_demo(tmp_path, port, smtp_port)
     try:
         _wait_until(lambda: _status(f"{base}/healthz") == 200, 90, "/healthz", proc, tmp_path)
         assert _status(f"{base}/admin/login/") == 200
         assert _admin_login(base) == 200
         children = _child_pids(tmp_path)
-        assert set(children) == {"serve", "worker", "clock"}
+        assert set(children) == {"serve", "worker", "clock", "smtpd"}
+        # Mail to the demo's support address becomes a ticket.
+        _wait_until(lambda: _smtp_ready(smtp_port), 30, "smtpd", proc, tmp_path)
+        mail = EmailMessage()
+        mail["From"] = "Dana Reyes <dana@example.org>"
+        mail["To"] = "support@caseline.demo"
+        mail["Subject"] = "Backup job stuck at 99 percent"
+        mail["Message-ID"] = "<demo-test-1@example.org>"
+        mail.set_content("Hello, our nightly backup has been stuck at 99% since 02:00.")
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
+            client.send_message(mail)
+        assert _ticket_subjects(tmp_path, "Backup job stuck%") == ["Backup job stuck at 99 percent"]
+        assert "SMTP 127.0.0.1:" in _log(tmp_path)
         # Worker and clock share the demo's (foreground) process group; the server has
         # its own, so a Ctrl-C reaches granian's master only (the demo passes it on).
         assert os.getpgid(children["worker"]) == os.getpgid(children["clock"]) == proc.pid
@@ -331,7 +363,7 @@ def test_demo_runs_server_worker_and_clock_and_stops_on_ctrl_c(tmp_path):
         for pid in children.values():
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
-        assert "stopped: serve, worker, clock" in _log(tmp_path)
+        assert "stopped: serve, worker, clock, smtpd" in _log(tmp_path)
     finally:
         _stop_group(proc, tmp_path)
         log.close()
@@ -339,10 +371,9 @@ def test_demo_runs_server_worker_and_clock_and_stops_on_ctrl_c(tmp_path):
 
 @pytest.mark.subprocess
 def test_demo_stops_everything_and_fails_when_a_child_dies(tmp_path):
-    port = free_port()
-    proc, log = _start_demo(tmp_path, port)
+    proc, log = _start_demo(tmp_path, free_port(), free_port())
     try:
-        _wait_until(lambda: len(_child_pids(tmp_path)) == 3, 90, "children", proc, tmp_path)
+        _wait_until(lambda: len(_child_pids(tmp_path)) == 4, 90, "children", proc, tmp_path)
         children = _child_pids(tmp_path)
         os.kill(children["clock"], signal.SIGKILL)
         assert proc.wait(timeout=30) != 0

@@ -71,6 +71,13 @@ def _handler_for(receiver: Receiver):
     return Handler
 
 
+@pytest.fixture(autouse=True)
+def _allow_private_webhooks(settings):
+    """The receiver listens on 127.0.0.1, which webhooks may target only with
+    WEBHOOK_ALLOW_PRIVATE on; the SSRF tests switch it off again."""
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def receiver():
     rec = Receiver()

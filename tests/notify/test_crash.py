@@ -136,7 +136,7 @@ def test_webhook_crash_after_send_is_redelivered_with_the_same_key(
         event_types=["organization.created"],
     )
     row = crash_then_redeliver(
-        subprocess_env,
+        dict(subprocess_env, WEBHOOK_ALLOW_PRIVATE="1"),  # the receiver is on 127.0.0.1
         tmp_path,
         monkeypatch,
         WRITE_WEBHOOK_EVENT,

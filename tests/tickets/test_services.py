@@ -585,15 +585,17 @@ def test_list_filters(se, contact, org, make_staff):
 
 
 def test_list_query_count_does_not_grow_with_rows(se, contact, django_assert_max_num_queries):
-    from caseline.tickets.schemas import ticket_out
+    from caseline.tickets.schemas import ticket_list_out
 
     for i in range(3):
         new_ticket(se, contact, tags=[f"t{i}"])
 
     def run():
-        return [ticket_out(t) for t in queries.list_tickets(se, {}).order_by("-id")[:25]]
+        rows = queries.attach_tags(list(queries.list_tickets(se, {})[:25]))
+        return [ticket_list_out(t) for t in rows]
 
-    with django_assert_max_num_queries(12) as ctx:
+    # the page, its tags, and the permission check (no prefetch per relation)
+    with django_assert_max_num_queries(4) as ctx:
         run()
     small = len(ctx.captured_queries)
     for i in range(10):
@@ -647,3 +649,73 @@ def test_admin_ticket_edit_goes_through_update_ticket(client, se, contact):
     assert r.status_code == 200 and b"cannot go from pending to closed" in r.content
     t.refresh_from_db()
     assert t.status == "pending"
+
+
+# --- customers opening tickets: the same rules for every channel ------------------------
+
+
+def test_customer_create_rules_live_in_the_service(customer, contact, se, make_staff):
+    from caseline.accounts.models import ContactEmail
+
+    other = Contact.objects.create(name="Other")
+    # as themselves by default, through the web by default
+    t = create_ticket(actor=customer, subject="Help", body_text="x")
+    assert t.requester_id == contact.pk and t.channel == "web"
+    assert t.organization_id == contact.organization_id
+    # naming themselves: the contact, its id, or one of their emails
+    ContactEmail.objects.create(contact=contact, email="ada.alt@acme.test")
+    for requester in (contact, contact.pk, {"email": "ADA.ALT@acme.test"}):
+        assert create_ticket(actor=customer, requester=requester, subject="S").pk
+    assert create_ticket(actor=customer, subject="S", channel="api").channel == "api"
+    before = Ticket.objects.count()
+    for requester in (other, other.pk, {"email": "someone@else.test"}):
+        with pytest.raises(PermissionDenied) as exc:
+            create_ticket(actor=customer, requester=requester, subject="S")
+        assert exc.value.fields == {"requester": "must be you"}
+    refused = {
+        "team": Team.objects.create(name="T").pk,
+        "organization": Organization.objects.create(name="Else").pk,
+        "assignee": se.pk,
+        "priority": "urgent",
+        "tags": ["x"],
+        "ccs": [other.pk],
+        "external_id": "X-1",
+    }
+    for field, value in refused.items():
+        with pytest.raises(PermissionDenied) as exc:
+            create_ticket(actor=customer, subject="S", **{field: value})
+        assert exc.value.fields == {field: "staff only"}
+    for channel in ("email", "phone", "agent"):
+        with pytest.raises(ValidationFailed) as exc:
+            create_ticket(actor=customer, subject="S", channel=channel)
+        assert "channel" in exc.value.fields
+    assert Ticket.objects.count() == before  # nothing written by a refusal
+    # a customer account without a contact cannot open tickets
+    lone = User.objects.create_user(username="n@x.test", email="n@x.test", kind="customer")
+    with pytest.raises(PermissionDenied):
+        create_ticket(actor=lone, subject="S")
+    # staff keep every field and must name a requester and a channel
+    t = create_ticket(actor=se, requester=other, subject="S", channel="phone", priority="high")
+    assert (t.requester_id, t.channel, t.priority) == (other.pk, "phone", "high")
+    with pytest.raises(ValidationFailed):
+        create_ticket(actor=se, subject="S", channel="phone")
+
+
+def test_create_returns_what_it_wrote(se, contact):
+    from caseline.tickets.models import CustomField
+
+    CustomField.objects.create(key="env", label="Env", type="text")
+    t = create_ticket(
+        actor=se,
+        requester=contact,
+        subject="S",
+        channel="api",
+        tags=["b", "a"],
+        custom_fields={"env": "prod"},
+    )
+    assert t.known_details == {
+        "tags": ["b", "a"],
+        "custom_fields": {"env": "prod"},
+        "ccs": [],
+        "links": [],
+    }

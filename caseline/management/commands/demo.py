@@ -24,7 +24,8 @@ STOP_GRACE_SECONDS = 10.0
 
 class Command(BaseCommand):
     help = (
-        "Migrate, seed demo data (once) and run server + worker + clock together; "
+        "Migrate, seed demo data (once) and run server + worker + clock + SMTP receiver "
+        "together; "
         "Ctrl-C stops everything."
     )
 
@@ -43,6 +44,13 @@ class Command(BaseCommand):
             "--tickets", type=int, default=None, help="number of demo tickets (default 300)"
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed of the demo data")
+        parser.add_argument(
+            "--smtp-port",
+            type=int,
+            default=None,
+            help="port of the demo's SMTP receiver for mail to the demo mailboxes "
+            "(default 2525; 0 runs none)",
+        )
 
     # --- database ---------------------------------------------------------------------
 
@@ -83,7 +91,7 @@ class Command(BaseCommand):
             self.stdout.write("demo data already present: nothing to add")
         self.stdout.write(f"demo tickets: {report.tickets_total}")
 
-    def _logins(self, base_url: str) -> None:
+    def _logins(self, base_url: str, smtp: str = "") -> None:
         from caseline.demo import content as C
 
         w = self.stdout.write
@@ -91,6 +99,9 @@ class Command(BaseCommand):
         w(f"  Caseline demo:  {base_url}/")
         w(f"  Admin site:     {base_url}/admin/")
         w(f"  API docs:       {base_url}/api/v1/docs")
+        if smtp:
+            boxes = ", ".join(address for _n, address, _t in C.MAILBOXES)
+            w(f"  Mail in:        SMTP {smtp} accepts mail to {boxes}")
         w("")
         w(f"  Login (admin):  {C.ADMIN_EMAIL} / {C.DEMO_PASSWORD}")
         for local, what in C.NAMED_LOGINS:
@@ -101,8 +112,14 @@ class Command(BaseCommand):
     # --- processes --------------------------------------------------------------------
 
     def handle(self, *args, **opts):
+        from caseline.demo import content as C
+
         if opts["tickets"] is not None and opts["tickets"] < 0:
             raise CommandError("--tickets must be 0 or more")
+        if opts["smtp_port"] is None:
+            opts["smtp_port"] = C.DEMO_SMTP_PORT
+        if not 0 <= opts["smtp_port"] < 65536:
+            raise CommandError("--smtp-port must be between 0 and 65535")
         if opts["reset"]:
             self._reset()
         self.stdout.write("migrating the database")
@@ -125,6 +142,9 @@ class Command(BaseCommand):
             ("worker", [*base, "worker"]),
             ("clock", [*base, "clock"]),
         ]
+        if opts["smtp_port"]:
+            smtp = ["smtpd", "--host", opts["host"], "--port", str(opts["smtp_port"])]
+            specs.append(("smtpd", [*base, *smtp]))
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "caseline.settings")
         stopping = {"signal": None}
@@ -148,7 +168,8 @@ class Command(BaseCommand):
                 proc = subprocess.Popen(argv, env=env, start_new_session=name == "serve")
                 children.append((name, proc))
                 self.stdout.write(f"started {name} (pid {proc.pid})")
-            self._logins(f"http://{opts['host']}:{opts['port']}")
+            smtp = f"{opts['host']}:{opts['smtp_port']}" if opts["smtp_port"] else ""
+            self._logins(f"http://{opts['host']}:{opts['port']}", smtp)
             self.stdout.write("Press Ctrl-C to stop.")
             self.stdout.flush()
             failed: str | None = None

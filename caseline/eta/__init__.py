@@ -1,0 +1,1 @@
+"""ETA commitments: a public staff reply may promise the next step by a time."""

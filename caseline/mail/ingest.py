@@ -1,0 +1,674 @@
+"""Inbound mail: one raw message in, one transaction, a ticket or a message (or a
+quarantine / ignore record) out. Nothing lost, nothing doubled.
+
+``ingest(raw, mailbox)``:
+
+1. parse (pure, ``caseline.mail.parsing``); an unparseable message is quarantined;
+2. dedupe on (mailbox, Message-ID), or (mailbox, sha256 of the raw bytes) without one:
+   a re-delivery returns the first record and changes nothing;
+3. the raw bytes go to Django storage (content-addressed, so a file left by a rolled
+   back transaction is harmless and a retry reuses it);
+4. in ONE transaction: loop/noise protection, bounces, the per-sender rate limit,
+   threading, contact and organization, body and stripped reply, attachments and
+   inline images, the ticket or message, the acknowledgement (an outbox row), and the
+   ``InboundMessage`` row. The callers (IMAP poller, SMTP receiver) acknowledge the
+   message to the server only after this returns, i.e. after the commit.
+
+An unexpected error inside step 4 rolls it back and quarantines the message in a second
+transaction with the reason; only when even that fails does ``ingest`` raise (the poller
+then leaves the message unseen, the SMTP receiver answers 451).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from caseline.accounts.models import Contact, User
+from caseline.audit.services import record
+from caseline.errors import Conflict, DomainError
+from caseline.text import strip_reply
+from caseline.tickets.models import Attachment, Channel, Message, Ticket, TicketLink
+from caseline.timesource import now
+
+from .models import FlaggedAddress, InboundMessage, Mailbox, SenderWindow
+from .parsing import (
+    Classification,
+    ParsedMessage,
+    UnparseableMessage,
+    classify,
+    parse_message,
+    ticket_token,
+)
+
+log = logging.getLogger(__name__)
+
+# Test hook for the crash test: CASELINE_MAIL_FAULT=crash-before-commit[:N] makes the
+# process exit inside the N-th (default first) ingest transaction, after every write and
+# before the commit; crash-after-commit[:N] exits right after the N-th commit, before the
+# caller could acknowledge the message to its server. Never set in production.
+FAULT_ENV = "CASELINE_MAIL_FAULT"
+CRASH_EXIT_CODE = 71
+_fault_counter = {"n": 0}
+
+REPLY_MARKER = "##- Please type your reply above this line -##"
+_OUR_ID = None  # compiled lazily (depends on settings)
+
+
+def max_message_bytes() -> int:
+    return int(getattr(settings, "MAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024))
+
+
+def sender_limit() -> tuple[int, int]:
+    """(messages, window seconds) allowed per sender address."""
+    return (
+        int(getattr(settings, "MAIL_SENDER_RATE_LIMIT", 30)),
+        int(getattr(settings, "MAIL_SENDER_RATE_WINDOW_SECONDS", 3600)),
+    )
+
+
+@dataclass
+class IngestResult:
+    inbound: InboundMessage
+    duplicate: bool = False
+
+    @property
+    def status(self) -> str:
+        return self.inbound.status
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage (the benchmark reads them)."""
+
+    parse: float = 0.0
+    strip: float = 0.0
+    store: float = 0.0
+    total: float = 0.0
+    count: int = 0
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _fault(point: str) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if name != point:
+        return
+    _fault_counter["n"] += 1
+    if _fault_counter["n"] == int(nth or 1):
+        os._exit(CRASH_EXIT_CODE)
+
+
+def dedupe_key(parsed: ParsedMessage | None, sha256: str) -> str:
+    if parsed is not None and parsed.message_id:
+        return parsed.message_id[:300]
+    return f"sha256:{sha256}"
+
+
+def store_raw(raw: bytes, sha256: str) -> str:
+    name = f"mail/raw/{sha256[:2]}/{sha256}.eml"
+    if default_storage.exists(name) and default_storage.size(name) == len(raw):
+        return name
+    return default_storage.save(name, ContentFile(raw))
+
+
+def our_ticket_from_id(message_id: str) -> int | None:
+    """The ticket number encoded in a Message-ID we generated (outbox keys), if any."""
+    global _OUR_ID
+    if _OUR_ID is None:
+        domain = re.escape(settings.CASELINE_MAIL_DOMAIN)
+        _OUR_ID = re.compile(rf"^<(?:cl-t|ticket-)(\d{{1,18}})-[^@>]*@{domain}>$", re.I)
+    match = _OUR_ID.match(message_id or "")
+    return int(match.group(1)) if match else None
+
+
+def _surviving(ticket: Ticket | None) -> Ticket | None:
+    seen = 0
+    while ticket is not None and ticket.merged_into_id and seen < 20:
+        ticket = Ticket.objects.filter(pk=ticket.merged_into_id).first()
+        seen += 1
+    return ticket
+
+
+def find_thread(parsed: ParsedMessage) -> tuple[Ticket | None, str]:
+    """(ticket, how): by our Message-ID in In-Reply-To/References, then the subject token."""
+    ids = [i for i in (parsed.in_reply_to, *reversed(parsed.references)) if i]
+    if ids:
+        found = (
+            Message.objects.filter(email_message_id__in=ids[:100])
+            .select_related("ticket")
+            .order_by("-id")
+            .first()
+        )
+        if found is not None:
+            return _surviving(found.ticket), "message-id"
+        for mid in ids:
+            number = our_ticket_from_id(mid)
+            if number is not None:
+                ticket = Ticket.objects.filter(pk=number).first()
+                if ticket is not None:
+                    return _surviving(ticket), "message-id"
+    number = ticket_token(parsed.subject)
+    if number is not None:
+        ticket = Ticket.objects.filter(pk=number).first()
+        if ticket is not None:
+            return _surviving(ticket), "token"
+    return None, ""
+
+
+def staff_user(address: str) -> User | None:
+    return (
+        User.objects.filter(email__iexact=address, kind=User.Kind.STAFF, is_active=True)
+        .order_by("id")
+        .first()
+    )
+
+
+def is_participant(ticket: Ticket, contact: Contact | None, user: User | None) -> bool:
+    """May this sender write into ``ticket``? Staff, the requester, CCs, earlier authors,
+    and anyone of the ticket's organization."""
+    if user is not None:
+        return True
+    if contact is None:
+        return False
+    if contact.pk == ticket.requester_id:
+        return True
+    if ticket.organization_id and contact.organization_id == ticket.organization_id:
+        return True
+    if ticket.ccs.filter(pk=contact.pk).exists():
+        return True
+    return ticket.messages.filter(author_contact=contact).exists()
+
+
+_ADDRESSES: dict[str, Any] = {"at": 0.0, "value": frozenset()}
+ADDRESS_CACHE_SECONDS = 5.0
+
+
+def _mailbox_addresses() -> frozenset[str]:
+    """Addresses of all our mailboxes (cached a few seconds; cleared on mailbox saves)."""
+    if time.monotonic() - _ADDRESSES["at"] > ADDRESS_CACHE_SECONDS:
+        _ADDRESSES["value"] = frozenset(
+            a.lower() for a in Mailbox.objects.values_list("address", flat=True)
+        )
+        _ADDRESSES["at"] = time.monotonic()
+    return _ADDRESSES["value"]
+
+
+def forget_mailbox_addresses(**_: Any) -> None:
+    _ADDRESSES["at"] = 0.0
+
+
+def _rate_limited(address: str) -> str | None:
+    limit, window = sender_limit()
+    if limit <= 0:
+        return None
+    current = now()
+    row, _ = SenderWindow.objects.select_for_update().get_or_create(
+        address=address, defaults={"window_start": current, "count": 0}
+    )
+    if current - row.window_start >= timedelta(seconds=window):
+        row.window_start, row.count = current, 0
+    row.count += 1
+    row.save(update_fields=["window_start", "count"])
+    if row.count > limit:
+        return (
+            f"rate limit: {row.count} messages from {address} within {window} s "
+            f"(limit {limit}); release it to process"
+        )
+    return None
+
+
+def cut_at_marker(text: str) -> str:
+    """Everything above our "reply above this line" marker (and its attribution line)."""
+    index = text.find(REPLY_MARKER)
+    if index < 0:
+        return text
+    head = text[:index].rstrip()
+    lines = head.split("\n")
+    # drop the quote prefix and a trailing "On … wrote:" attribution above the marker
+    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith(">")):
+        lines.pop()
+    if lines and lines[-1].rstrip().endswith(":") and len(lines[-1]) < 300:
+        lines.pop()
+    return "\n".join(lines).rstrip()
+
+
+def _split_attachments(parsed: ParsedMessage) -> tuple[list[Any], list[str]]:
+    """(kept attachments, human-readable notes on the ones refused for their size)."""
+    limit = int(settings.ATTACHMENT_MAX_BYTES)
+    total_limit = max_message_bytes()
+    kept: list[Any] = []
+    refused: list[str] = []
+    total = 0
+    for att in parsed.attachments:
+        size = len(att.content)
+        if size > limit:
+            refused.append(f"{att.filename} ({size:,} bytes; the limit is {limit:,} bytes)")
+            continue
+        if total + size > total_limit:
+            refused.append(
+                f"{att.filename} ({size:,} bytes; the message exceeds {total_limit:,} bytes)"
+            )
+            continue
+        total += size
+        kept.append(att)
+    return kept, refused
+
+
+def _link_inline(message: Message, attachments: Iterable[Any]) -> None:
+    """Copy each inline part's Content-ID onto its stored attachment row."""
+    for att in attachments:
+        if not att.content_id:
+            continue
+        digest = hashlib.sha256(att.content).hexdigest()
+        row = (
+            Attachment.objects.filter(message=message, sha256=digest, content_id="")
+            .order_by("id")
+            .first()
+        )
+        if row is not None:
+            row.content_id = att.content_id[:200]
+            row.save(update_fields=["content_id"])
+
+
+def _quarantine_row(mailbox, key, parsed, sha, raw_name, size, source, reason) -> InboundMessage:
+    row = InboundMessage.objects.create(
+        mailbox=mailbox,
+        dedupe_key=key,
+        message_id=(parsed.message_id or "")[:300] if parsed else "",
+        sha256=sha,
+        size=size,
+        raw=raw_name,
+        source=source,
+        status=InboundMessage.Status.QUARANTINED,
+        reason=reason[:4000],
+        from_address=(parsed.from_.address if parsed and parsed.from_ else "")[:320],
+        subject=(parsed.subject if parsed else "")[:300],
+        received_at=now(),
+    )
+    record(
+        "mail.quarantined",
+        "inbound_message",
+        row.pk,
+        data={"mailbox_id": mailbox.pk, "reason": reason[:500], "from": row.from_address},
+    )
+    return row
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+def ingest(
+    raw: bytes,
+    mailbox: Mailbox,
+    *,
+    source: str = "api",
+    timings: Timings | None = None,
+    bypass_rate_limit: bool = False,
+) -> IngestResult:
+    """Turn one raw message into a ticket, a message, or a quarantine/ignore record."""
+    started = time.perf_counter()
+    raw = bytes(raw)
+    sha = hashlib.sha256(raw).hexdigest()
+    parse_error: str | None = None
+    parsed: ParsedMessage | None
+    try:
+        parsed = parse_message(raw)
+    except UnparseableMessage as exc:
+        parsed, parse_error = None, exc.reason
+    if timings is not None:
+        timings.parse += time.perf_counter() - started
+    key = dedupe_key(parsed, sha)
+    existing = InboundMessage.objects.filter(mailbox=mailbox, dedupe_key=key).first()
+    if existing is not None:
+        return IngestResult(existing, duplicate=True)
+    raw_name = store_raw(raw, sha)
+    try:
+        with transaction.atomic():
+            if parse_error is not None:
+                row = _quarantine_row(
+                    mailbox,
+                    key,
+                    None,
+                    sha,
+                    raw_name,
+                    len(raw),
+                    source,
+                    f"unparseable: {parse_error}",
+                )
+            else:
+                assert parsed is not None
+                row = _process(
+                    parsed,
+                    mailbox,
+                    key=key,
+                    raw_name=raw_name,
+                    source=source,
+                    timings=timings,
+                    bypass_rate_limit=bypass_rate_limit,
+                )
+            _fault("crash-before-commit")
+        _fault("crash-after-commit")
+    except IntegrityError:
+        # A concurrent delivery of the same message won the unique (mailbox, dedupe_key).
+        existing = InboundMessage.objects.filter(mailbox=mailbox, dedupe_key=key).first()
+        if existing is None:
+            raise
+        return IngestResult(existing, duplicate=True)
+    except Exception as exc:
+        log.exception("inbound message %s of %s failed; quarantining it", key, mailbox)
+        reason = f"processing failed: {exc.__class__.__name__}: {exc}"
+        with transaction.atomic():
+            row = _quarantine_row(mailbox, key, parsed, sha, raw_name, len(raw), source, reason)
+    if timings is not None:
+        timings.total += time.perf_counter() - started
+        timings.count += 1
+    return IngestResult(row)
+
+
+def _process(
+    parsed: ParsedMessage,
+    mailbox: Mailbox,
+    *,
+    key: str,
+    raw_name: str,
+    source: str,
+    timings: Timings | None,
+    bypass_rate_limit: bool,
+) -> InboundMessage:
+    sender = parsed.from_.address if parsed.from_ else ""
+    row = InboundMessage(
+        mailbox=mailbox,
+        dedupe_key=key,
+        message_id=(parsed.message_id or "")[:300],
+        sha256=parsed.sha256,
+        size=parsed.size,
+        raw=raw_name,
+        source=source,
+        from_address=sender[:320],
+        subject=parsed.subject[:300],
+        received_at=now(),
+    )
+    verdict = classify(parsed)
+    row.flags = list(verdict.reasons)
+
+    def finish(status: str, reason: str = "") -> InboundMessage:
+        row.status = status
+        row.reason = reason[:4000]
+        row.save()
+        if status == InboundMessage.Status.QUARANTINED:
+            record(
+                "mail.quarantined",
+                "inbound_message",
+                row.pk,
+                data={"mailbox_id": mailbox.pk, "reason": reason[:500], "from": sender},
+            )
+        return row
+
+    if not sender or "@" not in sender:
+        return finish(InboundMessage.Status.QUARANTINED, "no sender address (From/Sender)")
+    if sender in _mailbox_addresses():
+        return finish(InboundMessage.Status.IGNORED, "sent by one of our own mailboxes (loop)")
+    if verdict.bounce:
+        return _bounce(parsed, verdict, row, finish)
+
+    ticket, how = find_thread(parsed)
+    if verdict.autoreply or verdict.bulk:
+        reason = "; ".join(verdict.reasons)
+        if ticket is not None and verdict.autoreply and ticket.status != "closed":
+            note = _add_note(
+                ticket,
+                f"Automatic reply from {sender} (not sent back, ticket unchanged):\n\n"
+                + (parsed.text or "").strip()[:4000],
+            )
+            row.ticket, row.ticket_message, row.threaded_by = ticket, note, how
+        return finish(InboundMessage.Status.IGNORED, f"automated: {reason}")
+    if not bypass_rate_limit:
+        limited = _rate_limited(sender)
+        if limited:
+            return finish(InboundMessage.Status.QUARANTINED, limited)
+    FlaggedAddress.objects.filter(address=sender).delete()  # it writes: it is alive
+
+    # who
+    user = staff_user(sender)
+    from caseline.accounts.services import find_or_create_contact
+
+    contact = (
+        None
+        if user is not None
+        else find_or_create_contact(sender, parsed.from_.name if parsed.from_ else "")
+    )
+
+    # what
+    t0 = time.perf_counter()
+    visible_source = cut_at_marker(parsed.text or "")
+    html = parsed.html if REPLY_MARKER not in (parsed.text or "") else ""
+    stripped = strip_reply(visible_source, html or None)
+    if timings is not None:
+        timings.strip += time.perf_counter() - t0
+    full_text = (parsed.text or "").strip()
+    row.full_text = full_text
+    row.quoted_text = stripped.quoted_text
+    row.signature = stripped.signature
+    kept, refused = _split_attachments(parsed)
+    files = [(a.filename, a.content_type, a.content) for a in kept]
+
+    t1 = time.perf_counter()
+    linked_from: Ticket | None = None
+    if ticket is not None and not is_participant(ticket, contact, user):
+        linked_from, ticket, how = ticket, None, "new-linked"
+    message: Message | None = None
+    if ticket is not None:
+        if ticket.status == "closed":
+            linked_from, ticket, how = ticket, None, "follow-up"
+        else:
+            message = _reply(ticket, parsed, stripped, contact, user, files)
+    if message is None:
+        ticket, message = _new_ticket(parsed, stripped, mailbox, contact, user, files, sender)
+        how = how or "new"
+        if linked_from is not None:
+            from caseline.tickets.services import _link
+
+            _link(ticket, linked_from, TicketLink.Kind.RELATED, actor=None, at=now())
+        if mailbox.send_acknowledgement and not verdict.automated and user is None:
+            from .outbound import send_acknowledgement
+
+            send_acknowledgement(ticket, mailbox, parsed)
+    _link_inline(message, kept)
+    if refused:
+        _add_note(
+            ticket,
+            "Attachments of the email from "
+            f"{sender} were not stored because of their size (no bounce was sent):\n- "
+            + "\n- ".join(refused),
+        )
+    if timings is not None:
+        timings.store += time.perf_counter() - t1
+    row.ticket, row.ticket_message, row.threaded_by = ticket, message, how
+    return finish(InboundMessage.Status.PROCESSED)
+
+
+def _body(parsed: ParsedMessage, stripped) -> tuple[str, str]:
+    """(text, html) for the ticket message: the stripped reply; the HTML only when
+    nothing was stripped (the full text stays on the InboundMessage)."""
+    text = stripped.new_text or (parsed.text or "").strip()
+    html = parsed.html if (not stripped.quoted_text and not stripped.signature) else ""
+    return text, html
+
+
+def _reply(ticket, parsed, stripped, contact, user, files) -> Message | None:
+    from caseline.tickets.services import add_message
+
+    text, html = _body(parsed, stripped)
+    if not text and not html and not files:
+        text = "(empty message)"
+    try:
+        return add_message(
+            ticket,
+            actor=user,
+            author_contact=contact,
+            kind=Message.Kind.PUBLIC,
+            body_text=text,
+            body_html=html,
+            attachments=files,
+            channel=Channel.EMAIL,
+            email_message_id=parsed.message_id or "",
+        )
+    except Conflict:  # closed meanwhile: a follow-up ticket instead
+        return None
+
+
+def _new_ticket(parsed, stripped, mailbox, contact, user, files, sender):
+    from caseline.tickets.services import create_ticket
+
+    text, html = _body(parsed, stripped)
+    if not text and not html and not files:
+        text = "(empty message)"
+    subject = " ".join((parsed.subject or "").split())[:300] or "(no subject)"
+    ours = _mailbox_addresses()
+    ccs = []
+    if contact is not None:
+        from caseline.accounts.services import find_or_create_contact
+
+        for addr in (*parsed.to, *parsed.cc):
+            a = addr.address
+            if not a or a == sender or a in ours or "@" not in a or staff_user(a):
+                continue
+            try:
+                ccs.append(find_or_create_contact(a, addr.name))
+            except DomainError:
+                continue
+    requester = contact
+    if requester is None:  # a staff member opened it by email: they are the requester
+        from caseline.accounts.services import find_or_create_contact
+
+        requester = find_or_create_contact(sender, str(user))
+    ticket = create_ticket(
+        actor=None,
+        requester=requester,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        channel=Channel.EMAIL,
+        team=mailbox.team_id,
+        product_area=mailbox.product_area_id,
+        ccs=ccs[:50],
+        attachments=files,
+        email_message_id=parsed.message_id or "",
+    )
+    message = ticket.messages.order_by("id").first()
+    return ticket, message
+
+
+def _add_note(ticket: Ticket, text: str) -> Message:
+    from caseline.tickets.services import add_message
+
+    return add_message(
+        ticket,
+        actor=None,
+        kind=Message.Kind.INTERNAL,
+        body_text=text,
+        channel=Channel.EMAIL,
+        _system=True,
+    )
+
+
+def _bounce(parsed: ParsedMessage, verdict: Classification, row: InboundMessage, finish):
+    """Attach a bounce to the ticket of the bounced message and flag the failed addresses."""
+    ticket: Ticket | None = None
+    bounced = verdict.bounced_message_id
+    if bounced:
+        found = Message.objects.filter(email_message_id=bounced).select_related("ticket").first()
+        if found is not None:
+            ticket = found.ticket
+        else:
+            number = our_ticket_from_id(bounced)
+            ticket = Ticket.objects.filter(pk=number).first() if number else None
+        if ticket is None:
+            from caseline.notify.models import OutboxMessage
+
+            local = bounced.strip("<>").split("@", 1)[0]
+            out = OutboxMessage.objects.filter(idempotency_key=local).first()
+            if out is not None and out.subject_type == "ticket" and out.subject_id:
+                ticket = Ticket.objects.filter(pk=out.subject_id).first()
+    ticket = _surviving(ticket)
+    for address in verdict.failed_recipients:
+        flag, _ = FlaggedAddress.objects.get_or_create(
+            address=address[:320], defaults={"flagged_at": now()}
+        )
+        flag.bounces += 1
+        flag.reason = f"bounce {parsed.message_id or row.dedupe_key}: {parsed.subject}"[:2000]
+        flag.ticket = ticket or flag.ticket
+        flag.flagged_at = now()
+        flag.save()
+    note = None
+    if ticket is not None and ticket.status != "closed":
+        failed = ", ".join(verdict.failed_recipients) or "(no failed recipient reported)"
+        note = _add_note(
+            ticket,
+            f"Delivery problem reported by {parsed.from_.address if parsed.from_ else '?'}: "
+            f"{parsed.subject}\nFailed recipients: {failed}\n\n"
+            + (parsed.text or "").strip()[:3000],
+        )
+    row.ticket, row.ticket_message, row.threaded_by = ticket, note, "bounce" if ticket else ""
+    result = finish(
+        InboundMessage.Status.PROCESSED if ticket else InboundMessage.Status.IGNORED,
+        "bounce"
+        + (f" of {bounced}" if bounced else "")
+        + (
+            f"; flagged {', '.join(verdict.failed_recipients)}" if verdict.failed_recipients else ""
+        ),
+    )
+    record(
+        "mail.bounced",
+        "inbound_message",
+        result.pk,
+        ticket_id=ticket.pk if ticket else None,
+        data={
+            "failed_recipients": list(verdict.failed_recipients),
+            "bounced_message_id": bounced,
+            "ticket_id": ticket.pk if ticket else None,
+        },
+    )
+    return result
+
+
+def release(inbound: InboundMessage | int, *, actor: Any = None) -> IngestResult:
+    """Process a quarantined message again (rate limit bypassed); the record is replaced."""
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update().get(
+            pk=inbound.pk if isinstance(inbound, InboundMessage) else inbound
+        )
+        if row.status != InboundMessage.Status.QUARANTINED:
+            raise Conflict("only quarantined messages can be released")
+        with row.raw.open("rb") as fh:
+            raw = fh.read()
+        mailbox = row.mailbox
+        old_pk = row.pk
+        row.delete()
+        result = ingest(raw, mailbox, source=row.source, bypass_rate_limit=True)
+        record(
+            "mail.quarantined",
+            "inbound_message",
+            result.inbound.pk,
+            actor=actor,
+            changes={"status": ("quarantined", result.inbound.status)},
+            data={"released": True, "previous_id": old_pk},
+        )
+    return result

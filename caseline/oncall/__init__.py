@@ -1,0 +1,1 @@
+"""On-duty rotas per region (PagerDuty-like): schedules, layers, overrides, iCal feed."""

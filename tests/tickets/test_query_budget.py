@@ -1,0 +1,254 @@
+"""Query budgets of the hot API paths (N+1 guards, not timings): the ticket list and
+ticket create answer in a fixed number of queries, however many rows, tags, followers or
+open tickets there are; the webhook list is read once per transaction; permission sets
+come from the per-process cache; the auto-assignment load count stops at the cap."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from caseline.accounts.models import Contact, ContactEmail, Organization, Team, User
+from caseline.accounts.services import update_staff
+from caseline.notify.models import OutboxMessage, Webhook
+from caseline.tickets import queries
+from caseline.tickets.assignment import available_members, open_load_subquery
+from caseline.tickets.models import Ticket
+from caseline.tickets.services import create_ticket
+
+pytestmark = pytest.mark.django_db
+
+LIST_BUDGET = 5  # token (+ permission version), rate limit is not SQL, page, tags
+CREATE_BUDGET = 40
+
+
+@pytest.fixture
+def sc(make_staff):
+    return make_staff("sales_consultant", email="sc@caseline.test")
+
+
+@pytest.fixture
+def se(make_staff):
+    return make_staff("support_engineer", email="se@caseline.test")
+
+
+@pytest.fixture
+def org(sc):
+    return Organization.objects.create(name="Acme", sales_consultant=sc)
+
+
+@pytest.fixture
+def ada(org):
+    c = Contact.objects.create(name="Ada", organization=org)
+    ContactEmail.objects.create(contact=c, email="ada@acme.test", is_primary=True)
+    return c
+
+
+@pytest.fixture
+def team(se, make_staff):
+    t = Team.objects.create(name="Storage L2", assignment_strategy=Team.Strategy.LEAST_LOAD)
+    t.members.add(se, make_staff("support_engineer"), make_staff("support_engineer"))
+    return t
+
+
+def _queries(fn):
+    with CaptureQueriesContext(connection) as ctx:
+        result = fn()
+    return result, [q["sql"] for q in ctx.captured_queries]
+
+
+# Subscribers of ticket.created in higher apps (SLA clocks and timers, ...) add their own
+# queries; the budget here is the tickets/API path's (their tables are left out).
+_OTHER_APPS = re.compile(r'"(sla|oncall|eta|escalations|incidents|mail|learning|success)_')
+
+
+def _ours(sql):
+    return [
+        q
+        for q in sql
+        if not _OTHER_APPS.search(q) and not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+
+
+def _post(client, path, data):
+    return client.post(path, data=json.dumps(data), content_type="application/json")
+
+
+def test_list_query_count_is_fixed(api_client, se, ada, team):
+    client = api_client(se)
+    for i in range(3):
+        create_ticket(
+            actor=se, requester=ada, subject=f"S{i}", channel="api", team=team, tags=[f"t{i}"]
+        )
+    client.get("/api/v1/tickets?status=new")  # warm the permission cache
+    r, small = _queries(lambda: client.get(f"/api/v1/tickets?status=new&team={team.pk}"))
+    assert r.status_code == 200 and len(r.json()["results"]) == 3
+    assert len(small) <= LIST_BUDGET, small
+    for i in range(20):
+        create_ticket(
+            actor=se,
+            requester=ada,
+            subject=f"More {i}",
+            channel="api",
+            team=team,
+            tags=[f"x{i}", "y"],
+            ccs=[],
+        )
+    r, big = _queries(lambda: client.get(f"/api/v1/tickets?status=new&team={team.pk}"))
+    assert len(r.json()["results"]) == 23
+    assert len(big) == len(small)
+    # no permission tables read once the cache is warm
+    assert not any("auth_permission" in q for q in big), big
+    row = r.json()["results"][0]
+    assert row["tags"] == ["x19", "y"] and row["requester"]["email"] == "ada@acme.test"
+    assert row["team"]["id"] == team.pk and row["assignee"] is not None
+
+
+def test_list_rows_and_detail_agree(api_client, se, ada, team):
+    t = create_ticket(
+        actor=se, requester=ada, subject="S", channel="api", team=team, tags=["b", "a"]
+    )
+    client = api_client(se)
+    row = client.get("/api/v1/tickets").json()["results"][0]
+    detail = client.get(f"/api/v1/tickets/{t.pk}").json()
+    for key, value in row.items():
+        assert detail[key] == value, key
+
+
+def test_create_query_count_is_bounded_and_answer_matches_detail(api_client, se, ada, team):
+    client = api_client(se)
+    _post(client, "/api/v1/tickets", {"subject": "warm", "requester": ada.pk})
+    payload = {
+        "subject": "Backups fail",
+        "body_text": "Since Monday",
+        "requester": {"email": "ada@acme.test"},
+        "team_id": team.pk,
+        "tags": ["backup", "vip"],
+    }
+    r, sql = _queries(lambda: _post(client, "/api/v1/tickets", payload))
+    assert r.status_code == 201, r.content
+    assert len(_ours(sql)) <= CREATE_BUDGET, "\n".join(_ours(sql))
+    # the answer is built from what the service holds, without the detail's prefetches
+    assert not any("tickets_ticketlink" in q for q in sql)
+    body = r.json()
+    detail = client.get(f"/api/v1/tickets/{body['id']}").json()
+    assert body == detail
+    assert body["assignee"] is not None and body["assignee"]["id"] in body["followers"]
+    # more open tickets for every member do not add queries (the load count is bounded)
+    for member in team.members.all():
+        Ticket.objects.bulk_create(
+            [
+                Ticket(
+                    subject="old",
+                    requester=ada,
+                    organization=ada.organization,
+                    status="open",
+                    assignee=member,
+                    team=team,
+                )
+                for _ in range(30)
+            ]
+        )
+    payload["subject"] = "Second"
+    r2, sql2 = _queries(lambda: _post(client, "/api/v1/tickets", payload))
+    assert r2.status_code == 201
+    a = [q[:90] for q in _ours(sql)]
+    b = [q[:90] for q in _ours(sql2)]
+    # the same statements (fewer: the tags exist now)
+    assert len(b) <= len(a), "\n".join(difflib.unified_diff(a, b, lineterm=""))
+
+
+def test_open_load_count_stops_at_the_cap(team, se, ada):
+    User.objects.update(open_ticket_cap=3)
+    Ticket.objects.bulk_create(
+        [
+            Ticket(subject="x", requester=ada, status="open", assignee=se, team=team)
+            for _ in range(7)
+        ]
+    )
+    load = User.objects.filter(pk=se.pk).annotate(n=open_load_subquery()).get().n
+    assert load == 3  # counted no further than the cap
+    members = {u.pk: u.open_load for u in available_members(team, None)}
+    assert se.pk not in members and set(members.values()) == {0}
+    User.objects.filter(pk=se.pk).update(open_ticket_cap=10)
+    members = {u.pk: u.open_load for u in available_members(team, None)}
+    assert members[se.pk] == 7  # exact below the cap
+
+
+def test_list_orders_by_the_composite_index_columns(se, ada, team):
+    a = create_ticket(actor=se, requester=ada, subject="A", channel="api", team=team)
+    b = create_ticket(actor=se, requester=ada, subject="B", channel="api", team=team)
+    create_ticket(actor=se, requester=ada, subject="C", channel="api")
+    qs = queries.list_tickets(se, {"team": team.pk, "status": "new"})
+    assert qs.query.order_by == ("-team_id", "-status", "-id")
+    assert [t.pk for t in qs] == [b.pk, a.pk]
+    qs = queries.list_tickets(se, {"assignee": str(se.pk), "status": "new"})
+    assert qs.query.order_by == ("-assignee_id", "-status", "-id")
+    assert queries.list_tickets(se, {"status": "new,open"}).query.order_by == ("-id",)
+    sql = str(queries.list_tickets(se, {"team": team.pk, "status": "new"}).query)
+    if connection.vendor == "postgresql":
+        # equality as a closed range, so the planner keeps the index's column order
+        assert '"team_id" >= ' in sql and '"team_id" <= ' in sql
+
+
+def test_webhooks_are_read_once_per_transaction(se, ada):
+    Webhook.objects.create(
+        name="h", url="https://example.test/h", secret="s" * 32, event_types=["*"]
+    )
+
+    def run():
+        return create_ticket(actor=se, requester=ada, subject="S", channel="api")
+
+    ticket, sql = _queries(run)
+    reads = [q for q in sql if 'FROM "notify_webhook"' in q and "INSERT" not in q]
+    assert len(reads) == 1, reads
+    keys = set(
+        OutboxMessage.objects.filter(kind="webhook").values_list("idempotency_key", flat=True)
+    )
+    assert len(keys) >= 2  # several events of the create, each delivered
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_cache_ends_with_the_transaction():
+    from caseline.notify.services import active_webhooks
+
+    with transaction.atomic():
+        assert active_webhooks() == []
+        hook = Webhook.objects.create(
+            name="h", url="https://example.test/h", secret="s" * 32, event_types=["*"]
+        )
+        assert active_webhooks() == [hook]  # a save in the transaction drops the list
+    with transaction.atomic():
+        assert active_webhooks() == [hook]
+        Webhook.objects.filter(pk=hook.pk).update(active=False)
+    with transaction.atomic():
+        assert active_webhooks() == []  # the next transaction reads again
+    try:
+        with transaction.atomic():
+            Webhook.objects.filter(pk=hook.pk).update(active=True)
+            assert active_webhooks() == [Webhook.objects.get(pk=hook.pk)]
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    with transaction.atomic():
+        assert active_webhooks() == []  # rolled back: the cached list died with it
+
+
+def test_role_change_reaches_the_permission_cache(api_client, se, ada, make_staff):
+    client = api_client(se)
+    body = {"subject": "S", "requester": ada.pk}
+    assert _post(client, "/api/v1/tickets", body).status_code == 201
+    update_staff(se, actor=None, roles=["executive"])  # executives may not create
+    assert _post(client, "/api/v1/tickets", body).status_code == 403
+    update_staff(se, actor=None, roles=["support_engineer"])
+    assert _post(client, "/api/v1/tickets", body).status_code == 201
+    # a role's permissions edited directly (admin) clear the cache of this process
+    perm = Permission.objects.get(codename="create_ticket")
+    Group.objects.get(name="support_engineer").permissions.remove(perm)
+    assert _post(client, "/api/v1/tickets", body).status_code == 403
