@@ -189,6 +189,9 @@ class CustomFieldValue(models.Model):
             models.UniqueConstraint(fields=["ticket", "field"], name="custom_value_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.field_id}={self.value_text or self.value_number or self.value_date}"
+
     @property
     def value(self):
         if self.field.type == CustomField.Type.NUMBER:
@@ -222,6 +225,9 @@ class TicketLink(models.Model):
                 condition=~models.Q(source=models.F("target")), name="ticket_link_not_self"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"#{self.source_id} {self.kind} #{self.target_id}"
 
 
 class TriageRule(models.Model):

@@ -32,6 +32,7 @@ from caseline.accounts.models import Contact, Organization, ProductArea, Team, U
 from caseline.audit.services import record
 from caseline.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseline.events import DomainEvent, publish
+from caseline.text.html import clean_html, html_to_text
 from caseline.timesource import now
 
 from .assignment import auto_assign
@@ -47,7 +48,6 @@ from .models import (
     Ticket,
     TicketLink,
 )
-from caseline.text.html import clean_html, html_to_text
 from .states import Status, check_transition
 from .triage import apply_triage
 

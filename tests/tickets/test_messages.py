@@ -13,8 +13,8 @@ from django.core.files.storage import default_storage
 from caseline.accounts.models import Contact, Organization, User
 from caseline.audit.models import AuditEvent
 from caseline.errors import Conflict, PermissionDenied, ValidationFailed
-from caseline.tickets.models import Attachment, Message, Ticket
 from caseline.text.html import clean_html, html_to_text
+from caseline.tickets.models import Attachment, Message, Ticket
 from caseline.tickets.services import add_message, create_ticket, update_ticket
 
 pytestmark = pytest.mark.django_db
