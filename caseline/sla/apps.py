@@ -11,7 +11,9 @@ class SlaConfig(AppConfig):
         from caseline.events import subscribe
 
         from . import services, timers  # noqa: F401  (services registers sla.* timer kinds)
+        from .queries import register_ticket_list_extensions
 
+        register_ticket_list_extensions()
         subscribe("ticket.created", services.on_ticket_created)
         subscribe("ticket.message_added", services.on_message_added)
         subscribe("ticket.status_changed", services.on_status_changed)

@@ -42,3 +42,37 @@ def order_by_deadline(qs: QuerySet, *, descending: bool = False) -> QuerySet:
     if descending:
         return qs.order_by(field.desc(nulls_last=True), "-id")
     return qs.order_by(field.asc(nulls_last=True), "id")
+
+
+def _breached_filter(qs: QuerySet, raw: str) -> QuerySet:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return filter_breached(qs)
+    if value in ("false", "0", "no"):
+        return qs.exclude(**{f"{NEXT_DEADLINE}__lte": now()})
+    raise ValueError("true or false")
+
+
+def _due_within_filter(qs: QuerySet, raw: str) -> QuerySet:
+    try:
+        minutes = int(raw.strip())
+    except ValueError:
+        raise ValueError("a number of minutes") from None
+    if not 1 <= minutes <= 60 * 24 * 31:
+        raise ValueError("between 1 and 44640 minutes")
+    return filter_due_within(qs, minutes)
+
+
+def register_ticket_list_extensions() -> None:
+    """The ticket list's SLA filters (``breached``, ``due_within``), its ``next_deadline``
+    column and ``order=deadline`` (called from SlaConfig.ready())."""
+    from caseline.tickets import queries as ticket_queries
+
+    ticket_queries.register_list_filter("breached", _breached_filter)
+    ticket_queries.register_list_filter("due_within", _due_within_filter)
+    ticket_queries.register_list_column(
+        "next_deadline", lambda qs: qs.annotate(next_deadline=F(NEXT_DEADLINE))
+    )
+    ticket_queries.register_list_order(
+        "deadline", "next_deadline", lambda qs: qs.annotate(next_deadline=F(NEXT_DEADLINE))
+    )

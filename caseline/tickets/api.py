@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.http import FileResponse, HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.renderers import JSONRenderer
@@ -194,12 +196,20 @@ def list_tickets(
     product_area: str | None = None,
     tag: str | None = None,
     updated_since: str | None = None,
+    breached: str | None = None,
+    due_within: str | None = None,
+    order: str | None = None,
     limit: int = 25,
     cursor: str | None = None,
 ):
     """Visible tickets, newest first. ``status`` takes a comma list; ``assignee`` takes
     "me", "none" or an id. Staff get the queue rows (followers, CCs, custom fields and
-    links are on the detail); customers their view of each ticket."""
+    links are on the detail); customers their view of each ticket.
+
+    SLA (staff only): ``breached=true`` keeps tickets whose running clock is past due,
+    ``due_within=N`` those due in the next N minutes; ``order=deadline`` lists the earliest
+    next deadline first (tickets with no running clock last). Staff rows carry
+    ``next_deadline``."""
     user = actor(request)
     qs = queries.list_tickets(
         user,
@@ -215,7 +225,24 @@ def list_tickets(
             "updated_since": updated_since,
         },
     )
-    return _render(request, _ticket_page(request, qs, user.is_customer, limit, cursor))
+    extensions = {"breached": breached, "due_within": due_within}
+    unknown = [
+        k for k, v in extensions.items() if v not in (None, "") and k not in queries.LIST_FILTERS
+    ]
+    if unknown:
+        raise ValidationFailed(
+            "invalid filter", fields={k: "not available on this installation" for k in unknown}
+        )
+    qs = queries.apply_list_extensions(qs, user, extensions)
+    sort = None
+    if order not in (None, "", "-id", "newest"):
+        sort = queries.LIST_ORDERS.get(str(order))
+        if sort is None or user.is_customer:
+            choices = (
+                ", ".join(["newest", *queries.LIST_ORDERS]) if not user.is_customer else "newest"
+            )
+            raise ValidationFailed("invalid order", fields={"order": f"one of {choices}"})
+    return _render(request, _ticket_page(request, qs, user.is_customer, limit, cursor, sort))
 
 
 def _render(request: HttpRequest, data: Any, status: int = 200):
@@ -226,30 +253,71 @@ def _render(request: HttpRequest, data: Any, status: int = 200):
     return HttpResponse(content, status=status, content_type=_CONTENT_TYPE)
 
 
-def _ticket_page(request: HttpRequest, qs, customer: bool, limit: int, cursor: str | None):
+def _ticket_page(
+    request: HttpRequest,
+    qs,
+    customer: bool,
+    limit: int,
+    cursor: str | None,
+    sort: queries.ListOrder | None = None,
+):
     """One page of the ticket list: keyset on id like ``core.page``, but keeping the
     queryset's index-friendly order (``queries.list_order``), reading plain rows
-    (``queries.LIST_VALUES``, no model instances) and the page's tags in one query."""
+    (``queries.LIST_VALUES``, no model instances) and the page's tags in one query.
+    With ``sort`` (a registered order, e.g. by SLA deadline) the keyset is (key, id),
+    ascending, rows without a key last."""
     if limit < 1 or limit > MAX_LIMIT:
         raise ValidationFailed(
             f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
         )
+    bad_cursor = ValidationFailed("invalid cursor", fields={"cursor": "not a cursor from this API"})
+    extra: tuple[str, ...] = ()
+    if not customer:
+        for annotate in queries.LIST_COLUMNS.values():
+            qs = annotate(qs)
+        extra = tuple(queries.LIST_COLUMNS)
+    if sort is not None:
+        if sort.key not in extra:
+            qs = sort.annotate(qs)
+        qs = qs.order_by(F(sort.key).asc(nulls_last=True), "id")
     if cursor:
-        after = decode_cursor(cursor).get("id")
+        data = decode_cursor(cursor)
+        after = data.get("id")
         if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
-            raise ValidationFailed(
-                "invalid cursor", fields={"cursor": "not a cursor from this API"}
+            raise bad_cursor
+        if sort is None:
+            qs = qs.filter(id__lt=after)
+        elif data.get("k") is None:
+            qs = qs.filter(**{f"{sort.key}__isnull": True, "id__gt": after})
+        else:
+            try:
+                key = datetime.fromisoformat(str(data["k"]))
+            except ValueError:
+                raise bad_cursor
+            qs = qs.filter(
+                Q(**{f"{sort.key}__gt": key})
+                | Q(**{sort.key: key, "id__gt": after})
+                | Q(**{f"{sort.key}__isnull": True})
             )
-        qs = qs.filter(id__lt=after)
-    rows = list(qs.values(*queries.LIST_VALUES)[: limit + 1])
+    values = queries.LIST_VALUES + extra
+    if sort is not None and sort.key not in values:
+        values += (sort.key,)
+    rows = list(qs.values(*values)[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
     if customer:
         results = [customer_ticket_row_out(r) for r in rows]
     else:
         tags = queries.tag_names([r["id"] for r in rows])
-        results = [ticket_list_row_out(r, tags[r["id"]]) for r in rows]
-    next_cursor = encode_cursor({"id": rows[-1]["id"]}) if has_more and rows else None
+        results = [ticket_list_row_out(r, tags[r["id"]], extra) for r in rows]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        position: dict[str, Any] = {"id": last["id"]}
+        if sort is not None:
+            key_value = last[sort.key]
+            position["k"] = key_value.isoformat() if key_value is not None else None
+        next_cursor = encode_cursor(position)
     next_link = None
     if next_cursor:
         params = request.GET.copy()

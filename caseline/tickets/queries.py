@@ -8,6 +8,8 @@ Indexes used by the list (see Ticket.Meta): (status, id), (team, status, id),
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -126,6 +128,69 @@ LIST_VALUES = (
     "product_area_id",
     "product_area__name",
 )
+
+
+# --- list extensions of higher apps ---------------------------------------------------------
+# The tickets app sits below the SLA engine and must not import it; the SLA engine (and later
+# apps) register extra list filters, row columns and orders here in their AppConfig.ready().
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """``apply(queryset, raw value) -> queryset``; raises ValueError(message) on a bad
+    value. ``staff_only`` filters are refused for customers."""
+
+    apply: Callable[[QuerySet[Ticket], str], QuerySet[Ticket]]
+    staff_only: bool = True
+
+
+@dataclass(frozen=True)
+class ListOrder:
+    """An ascending order by an annotated column ``key`` (None sorts last), then id.
+    ``annotate(queryset)`` adds the column."""
+
+    key: str
+    annotate: Callable[[QuerySet[Ticket]], QuerySet[Ticket]]
+
+
+LIST_FILTERS: dict[str, ListFilter] = {}
+LIST_ORDERS: dict[str, ListOrder] = {}
+# Extra values of a staff list row: output name -> annotation function (one column each).
+LIST_COLUMNS: dict[str, Callable[[QuerySet[Ticket]], QuerySet[Ticket]]] = {}
+
+
+def register_list_filter(name: str, apply, *, staff_only: bool = True) -> None:
+    LIST_FILTERS[name] = ListFilter(apply, staff_only)
+
+
+def register_list_order(name: str, key: str, annotate) -> None:
+    LIST_ORDERS[name] = ListOrder(key, annotate)
+
+
+def register_list_column(name: str, annotate) -> None:
+    LIST_COLUMNS[name] = annotate
+
+
+def apply_list_extensions(
+    qs: QuerySet[Ticket], user: Any, filters: dict[str, Any]
+) -> QuerySet[Ticket]:
+    """Apply the registered filters named in ``filters`` (422 naming each bad one)."""
+    errors: dict[str, str] = {}
+    customer = bool(getattr(user, "is_customer", False))
+    for name, raw in filters.items():
+        ext = LIST_FILTERS.get(name)
+        if ext is None or raw in (None, ""):
+            continue
+        if customer and ext.staff_only:
+            errors[name] = "not available to customers"
+            continue
+        try:
+            qs = ext.apply(qs, str(raw))
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationFailed("invalid filter", fields=errors)
+    return qs
 
 
 def tag_names(ticket_ids: list[int]) -> dict[int, list[str]]:

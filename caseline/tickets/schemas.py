@@ -169,6 +169,9 @@ class TicketListItem(Schema):
     updated_at: datetime
     solved_at: datetime | None
     closed_at: datetime | None
+    next_deadline: datetime | None = Field(
+        None, description="Earliest due time of a running SLA clock (none: nothing running)."
+    )
 
 
 class TicketPage(Schema):
@@ -329,7 +332,9 @@ def _row_named(row: dict[str, Any], name: str) -> dict[str, Any] | None:
     return None if pk is None else {"id": pk, "name": row[f"{name}__name"]}
 
 
-def ticket_list_row_out(row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+def ticket_list_row_out(
+    row: dict[str, Any], tags: list[str], extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """A staff list row from a ``queries.LIST_VALUES`` row (same shape as
     :func:`ticket_list_out`)."""
     assignee = None
@@ -366,6 +371,7 @@ def ticket_list_row_out(row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
         "updated_at": row["updated_at"],
         "solved_at": row["solved_at"],
         "closed_at": row["closed_at"],
+        **{name: row.get(name) for name in extra},
     }
 
 

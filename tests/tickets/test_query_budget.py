@@ -117,7 +117,11 @@ def test_list_rows_and_detail_agree(api_client, se, ada, team):
     client = api_client(se)
     row = client.get("/api/v1/tickets").json()["results"][0]
     detail = client.get(f"/api/v1/tickets/{t.pk}").json()
+    from caseline.tickets.queries import LIST_COLUMNS
+
     for key, value in row.items():
+        if key in LIST_COLUMNS:  # queue-only columns of higher apps (SLA next deadline)
+            continue
         assert detail[key] == value, key
 
 
