@@ -24,8 +24,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads",
             type=int,
-            default=int(os.environ.get("WEB_THREADS", "8")),
-            help="blocking threads per process (default 8)",
+            default=int(os.environ["WEB_THREADS"]) if os.environ.get("WEB_THREADS") else None,
+            help="blocking threads per process (default 8 on PostgreSQL, 2 on SQLite, whose "
+            "one write lock makes more threads only wait in its busy handler)",
         )
 
     def handle(self, *args, **opts):
@@ -34,6 +35,13 @@ class Command(BaseCommand):
         )
         if not binary:
             raise CommandError("granian is not installed (pip install granian)")
+        if opts["threads"] is None:
+            from django.conf import settings
+
+            sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+            opts["threads"] = 2 if sqlite else 8
+        if opts["threads"] < 1:
+            raise CommandError("--threads must be 1 or more")
         argv = [
             binary,
             "--interface",
