@@ -159,6 +159,44 @@ def is_on_shift(user: User | int, at: datetime | None = None) -> bool:
     return False
 
 
+def on_shift_filter(users: list[User], at: datetime) -> list[User]:
+    """The ``users`` who may take work at ``at``, order kept (auto-assignment's filter):
+    on duty on a rota; otherwise, when their region names a shift calendar, inside its
+    open hours; otherwise, when they are on some rota, not now; people with no shift
+    information at all (no rota, no calendar) are always available.
+
+    Bulk: one query for the rotas, the region calendars cached by the SLA engine."""
+    if not users:
+        return users
+    at = _at(at)
+    ids = [u.pk for u in users]
+    schedules = Schedule.objects.filter(active=True).filter(
+        Q(layers__memberships__user_id__in=ids) | Q(overrides__user_id__in=ids)
+    )
+    specs = _specs(Schedule.objects.filter(pk__in=schedules.values("pk")), at, at)
+    on_duty_now: set[int] = set()
+    on_a_rota: set[int] = set()
+    for _s, spec in specs:
+        on_duty_now.update(rota.who_at(spec, at)[0])
+        for layer in spec.layers:
+            on_a_rota.update(layer.members)
+    region_ids = {u.region_id for u in users if u.region_id}
+    calendars = dict(Region.objects.filter(pk__in=region_ids).values_list("pk", "shift_calendar"))
+    kept = []
+    for u in users:
+        if u.pk in on_duty_now:
+            kept.append(u)
+            continue
+        name = calendars.get(u.region_id) or ""
+        calendar = shift_calendar(name) if name else None
+        if calendar is not None:
+            if calendar_open(calendar, at):
+                kept.append(u)
+        elif u.pk not in on_a_rota:
+            kept.append(u)
+    return kept
+
+
 def next_region_on_shift(region: Region | int | str, at: datetime | None = None) -> Region | None:
     """The next region after ``region`` in the follow-the-sun chain (Region.handoff_order,
     wrapping around, ``region`` itself last) that has somebody on duty at ``at``."""

@@ -2,8 +2,9 @@
 
 A member is a candidate when they are an active staff user of the ticket's team, not
 marked away, below their ``open_ticket_cap`` of open tickets, and -- when the ticket has a
-product area -- hold that product area as a skill (:func:`available_members`; the SLA
-issue adds shift calendars and the on-duty rota there).
+product area -- hold that product area as a skill (:func:`available_members`), and on
+shift now (:func:`on_shift`: the on-duty rota and the region's shift calendar, registered
+by caseline.oncall).
 
 Concurrency: the team row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
 the IMMEDIATE write transaction already serialises writers), so two tickets created at the
@@ -11,6 +12,9 @@ same moment never read the same round-robin cursor or the same loads.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F, IntegerField, QuerySet
@@ -68,6 +72,26 @@ def available_members(team: Team, product_area: ProductArea | int | None) -> Que
     return qs.order_by("id")
 
 
+# Availability filters of higher apps (the on-duty rota and shift calendars register one in
+# their AppConfig.ready(); tickets must not import them): fn(candidates, at) -> the
+# candidates who are on shift at ``at``, order kept.
+AVAILABILITY_FILTERS: list[Callable[[list[User], datetime], list[User]]] = []
+
+
+def register_availability_filter(fn: Callable[[list[User], datetime], list[User]]) -> None:
+    if fn not in AVAILABILITY_FILTERS:
+        AVAILABILITY_FILTERS.append(fn)
+
+
+def on_shift(candidates: list[User], at: datetime) -> list[User]:
+    """``candidates`` narrowed by every registered availability filter."""
+    for fn in AVAILABILITY_FILTERS:
+        if not candidates:
+            break
+        candidates = fn(candidates, at)
+    return candidates
+
+
 def _round_robin_order(candidates: list[User], cursor: int | None) -> list[User]:
     """``candidates`` (sorted by id) rotated to start after the member ``cursor``."""
     if cursor is None:
@@ -104,7 +128,7 @@ def auto_assign(ticket, *, actor=None):
         team = Team.objects.select_for_update().filter(pk=ticket.team_id).first()
         if team is None or team.assignment_strategy == Team.Strategy.MANUAL:
             return None
-        candidates = list(available_members(team, ticket.product_area_id))
+        candidates = on_shift(list(available_members(team, ticket.product_area_id)), now())
         user = choose(candidates, team.assignment_strategy, team.last_assigned_user_id)
         if user is None:
             return None
