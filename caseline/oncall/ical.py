@@ -16,12 +16,20 @@ MAX_WEEKS = 26
 
 
 def feed(schedule: Schedule, *, weeks: int = 4, start: datetime | None = None) -> bytes:
-    """One VEVENT per person and shift of the final schedule (overrides applied) from
-    ``start`` (now) for ``weeks`` weeks. Times are UTC; the schedule's zone is named in
-    X-WR-TIMEZONE for display."""
+    """One VEVENT per person and shift of the final schedule (overrides applied) that is
+    running at ``start`` (now) or begins in the ``weeks`` weeks after it. Times are UTC;
+    the schedule's zone is named in X-WR-TIMEZONE for display.
+
+    Subscribed calendars re-fetch the feed and match events by UID, so an event must not
+    change between fetches: the schedule is computed from a fixed anchor (Monday 00:00 UTC
+    of the week before ``start``), never from the request's instant, so a shift in progress
+    keeps its real start (and its UID) -- only one that began before the anchor shows
+    cut at the anchor, which moves once a week."""
     start = (start or now()).replace(microsecond=0)
     end = start + timedelta(weeks=weeks)
-    segments = queries.shifts(schedule, start, end)
+    day = start.replace(hour=0, minute=0, second=0)
+    anchor = day - timedelta(days=day.weekday() + 7)
+    segments = [s for s in queries.shifts(schedule, anchor, end) if s.end > start]
     ids = sorted({uid for seg in segments for uid in seg.user_ids})
     users = User.objects.in_bulk(ids)
     cal = Calendar()

@@ -88,6 +88,11 @@ def _staff_users(errors: _Errors, field: str, ids: Any) -> list[User]:
     return [by_id[i] for i in clean]
 
 
+# Rotas are about the working present: dates far outside it are typing mistakes, and
+# would overflow the local-time arithmetic (year 1 minus a UTC offset).
+MIN_YEAR, MAX_YEAR = 2000, 2200
+
+
 def _aware(errors: _Errors, field: str, value: Any) -> datetime | None:
     if value is None:
         return None
@@ -99,6 +104,9 @@ def _aware(errors: _Errors, field: str, value: Any) -> datetime | None:
             return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         errors[field] = "an ISO 8601 date-time with a UTC offset"
+        return None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        errors[field] = f"a year between {MIN_YEAR} and {MAX_YEAR}"
         return None
     return value.astimezone(UTC)
 
@@ -290,6 +298,8 @@ def _clean_layer(
                 value = date.fromisoformat(str(value))
             except ValueError:
                 errors["start_date"] = "a date YYYY-MM-DD"
+        if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
+            errors["start_date"] = f"a year between {MIN_YEAR} and {MAX_YEAR}"
         cleaned["start_date"] = value
     if data.get("handoff_time") not in (None, ""):
         cleaned["handoff_time"] = _time_of_day(errors, "handoff_time", data["handoff_time"])

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from icalendar import Calendar
 
+from caseline import timesource
 from caseline.accounts import roles
 from caseline.audit.models import AuditEvent
 from caseline.errors import NotFound, ValidationFailed
@@ -83,6 +84,8 @@ def test_bad_schedule_is_refused_and_nothing_written(people, data, field):
         ),
         ({"restrictions": [{"days": [1], "start": "9am", "end": "17:00"}]}, "restrictions.0.start"),
         ({"bogus": 1}, "bogus"),
+        ({"start_date": "0001-01-01"}, "start_date"),  # would overflow local-time arithmetic
+        ({"ends_at": "9999-12-31T23:00:00+00:00"}, "ends_at"),
     ],
 )
 def test_bad_layer_is_refused(people, data, field):
@@ -321,7 +324,7 @@ def test_ical_feed_parses_back_to_the_shifts(people, frozen, api_client):
     ]
     a, b, lead = people["anna"].pk, people["ben"].pk, people["lead"].pk
     assert got == [
-        (frozen, utc(2026, 3, 26, 0), a),
+        (utc(2026, 3, 23, 8), utc(2026, 3, 26, 0), a),  # the shift in progress, whole
         (utc(2026, 3, 26, 0), utc(2026, 3, 26, 6), lead),
         (utc(2026, 3, 26, 6), utc(2026, 3, 30, 7), a),  # handoff 09:00 CEST after the switch
         (utc(2026, 3, 30, 7), utc(2026, 4, 6, 7), b),
@@ -329,6 +332,20 @@ def test_ical_feed_parses_back_to_the_shifts(people, frozen, api_client):
         (utc(2026, 4, 13, 7), frozen + timedelta(weeks=3), b),
     ]
     assert len({str(e["UID"]) for e in events}) == len(events)
+    # A calendar app re-fetching later sees the same events under the same UIDs.
+    timesource.advance(3 * 3600)
+    again = Calendar.from_ical(
+        api_client(people["anna"]).get(f"/api/v1/oncall/schedules/{s.pk}/ical?weeks=3").content
+    )
+    first = {str(e["UID"]): (e.decoded("dtstart"), e.decoded("dtend")) for e in events}
+    later = {
+        str(e["UID"]): (e.decoded("dtstart"), e.decoded("dtend")) for e in again.walk("VEVENT")
+    }
+    assert set(first) <= set(later)
+    changed = [uid for uid in first if first[uid] != later[uid]]
+    # only the last event changes: the window's end moved with "now" (same UID: an update)
+    assert changed == [str(events[-1]["UID"])]
+    assert later[changed[0]][0] == first[changed[0]][0]
     assert "On call:" in str(events[0]["SUMMARY"])
     bad = api_client(people["anna"]).get(f"/api/v1/oncall/schedules/{s.pk}/ical?weeks=0")
     assert bad.status_code == 422
