@@ -1,25 +1,25 @@
-"""Breach latency (issue 3): from an SLA deadline to its escalation action's audit event,
-with 100,000 open tickets, a real `caseline clock` process, on SQLite and PostgreSQL.
+"""Breach latency (issue 3): from an SLA deadline to its breach event and escalation
+action, with 100,000 open tickets, a real `caseline clock` process, on SQLite and
+PostgreSQL -- through the SLA engine's own chained timers.
 
-For each database (an SQLite file in a temporary directory; PostgreSQL database ``h_rota``
+For each database (an SQLite file in a temporary directory; PostgreSQL database ``h_sla2``
 on postgres://root@127.0.0.1:5432/, dropped and created -- ``--pg-db`` to change):
 
-0. migrate; bulk-insert 100,000 open tickets, each with a pending deadline 30 days ahead
-   (``sla.action`` timers: the background of open tickets' clocks); start ``caseline clock``
-   (real time, default options);
-(a) 1,000 deadlines spread evenly over one minute, each on its own ticket: an ``sla.action``
-    timer running the escalation action ``raise_priority`` (``caseline.sla.actions.run``:
-    ticket locked, ``update_ticket`` -> ``ticket.updated`` audit + domain event + webhook
-    fan-out query, then the ``sla.action_fired`` audit event). Delay = that event's ``at``
-    minus the deadline; p50 / p99 / max -- target p99 <= 1 s;
-(b) 5,000 deadlines in the same second (overnight tickets on a business calendar all due
-    at 08:00): first action after the deadline, when this process first saw one committed,
-    all done, drain rate.
-
-The deadlines are ``sla.action`` timers scheduled directly, not the SLA engine's threshold
-timers (``sla.threshold``, built at the same time by another helper): both end in the
-same ``actions.run`` inside the clock's claiming transaction, the threshold handler only
-adds the reading of the clock row and the escalation rule.
+0. migrate; bulk-insert 100,000 open tickets, each with a running support-engineer
+   resolution clock (the seeded default target and its escalation rules: 75 % -> notify,
+   breach + 0 s -> ``raise_priority``, breach + 1 h -> notify the manager) and the clock's
+   ONE pending timer as the engine keeps it (its next step; for the background clocks the
+   75 % rule, about 20 days ahead); start ``caseline clock`` (real time, default options);
+(a) 1,000 clocks whose breach falls due spread evenly over one minute (24x7, 50 minutes
+    into their hour, so the pending step is the ``sla.breach`` timer): its handler marks
+    the clock breached, appends and publishes ``sla.breached``, then runs the breach + 0 s
+    rule inline (``caseline.sla.actions.run``: ticket locked, ``update_ticket`` ->
+    ``ticket.updated`` audit + domain event + webhook fan-out, the ``sla.action_fired``
+    audit event) and schedules breach + 1 h. Delay = ``sla.action_fired``'s ``at`` minus
+    the deadline (and the same for ``sla.breached``); p50 / p99 / max -- target p99 <= 1 s;
+(b) 5,000 breaches in the same second (overnight tickets on a business calendar all due
+    at 08:00): first breach event and first escalation action after the deadline, when
+    this process first saw an action committed, all done, drain rate (escalations/s).
 
 Prints figures, asserts nothing. Usage:
     .venv/bin/python bench/breach_bench.py [--db sqlite,postgres] [--tickets N]
@@ -50,13 +50,15 @@ def child(n_tickets: int, spread_n: int, burst_n: int) -> dict:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caseline.settings")
     django.setup()
-    from django.db import connection
+    from django.db import connection, transaction
 
     from caseline.accounts.models import Contact, Organization
     from caseline.audit.models import AuditEvent
-    from caseline.sla import actions
-    from caseline.sla.models import Timer
-    from caseline.sla.timers import PENDING
+    from caseline.sla import actions, services
+    from caseline.sla import clockstate as cs
+    from caseline.sla.calendars import get_calendar
+    from caseline.sla.models import Clock, Target, TicketSla, Timer
+    from caseline.sla.timers import NOTIFY_CHANNEL, PENDING
     from caseline.tickets.models import Ticket
     from caseline.timesource import now
 
@@ -77,35 +79,85 @@ def child(n_tickets: int, spread_n: int, burst_n: int) -> dict:
         batch_size=5000,
     )
     ids = list(Ticket.objects.order_by("id").values_list("id", flat=True))
+    # The seeded support engineer resolution target: 75 % -> notify, breach,
+    # breach + 0 s -> raise_priority, breach + 1 h -> notify the manager.
+    target = Target.objects.get(policy__name="Support engineer (default)", kind="resolution")
+    cal = get_calendar("24x7")
+    ckey = "support_engineer:resolution"
 
-    def bulk(prefix: str, pairs: list[tuple[int, datetime]]) -> None:
-        Timer.objects.bulk_create(
-            (
+    def clocks(pairs: list[tuple[int, datetime]], seconds: int, consumed: int) -> None:
+        """Running resolution clocks due at the given instants (24x7), each with its ONE
+        pending timer (the chained next step, as the engine keeps it)."""
+        rows, slas, tms = [], [], []
+        current = now()
+        for tid, due in pairs:
+            since = due - timedelta(seconds=seconds - consumed)
+            state = cs.ClockState(
+                key=ckey,
+                role="support_engineer",
+                kind="resolution",
+                seconds=seconds,
+                calendar=cal,
+                calendar_name="24x7",
+                pause_statuses=frozenset(["pending"]),
+                cycle=1,
+                started_at=int(since.timestamp()),
+                running_since=int(since.timestamp()),
+                consumed=consumed,
+                due=int(due.timestamp()),
+                target_id=target.pk,
+            )
+            step, _rule, step_due = services.next_step(state)
+            rows.append(
+                Clock(
+                    ticket_id=tid,
+                    key=ckey,
+                    role="support_engineer",
+                    kind="resolution",
+                    policy_id=target.policy_id,
+                    target_id=target.pk,
+                    cycle=1,
+                    seconds=seconds,
+                    calendar="24x7",
+                    pause_statuses=["pending"],
+                    state="active",
+                    started_at=since,
+                    running_since=since,
+                    consumed=consumed,
+                    due_at=due,
+                    step=step,
+                    updated_at=current,
+                )
+            )
+            slas.append(TicketSla(ticket_id=tid, facts={"status": "open"}, next_deadline=due))
+            tms.append(
                 Timer(
-                    kind=actions.TIMER_KIND,
+                    kind=services._kind_of(step),
                     subject_type="ticket",
                     subject_id=tid,
-                    due_at=due,
-                    key=f"{prefix}-{tid}",
-                    payload={
-                        "action": "raise_priority",
-                        "target": "resolution",
-                        "params": {},
-                        "rule_id": None,
-                    },
-                    created_at=now(),
+                    due_at=datetime.fromtimestamp(step_due, due.tzinfo),
+                    key=services.timer_key(tid, ckey, 1, step),
+                    payload=services._payload(tid, ckey, 1, step),
+                    created_at=current,
                 )
-                for tid, due in pairs
-            ),
-            batch_size=5000,
-        )
+            )
+        with transaction.atomic():
+            Clock.objects.bulk_create(rows, batch_size=5000)
+            TicketSla.objects.bulk_create(slas, batch_size=5000)
+            Timer.objects.bulk_create(tms, batch_size=5000)
+            if connection.vendor == "postgresql":  # as timers.schedule does for soon timers
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
 
-    far = now() + timedelta(days=30)
-    bulk("bg", [(tid, far + timedelta(seconds=i)) for i, tid in enumerate(ids)])
+    measured = spread_n + burst_n
+    far = now().replace(microsecond=0) + timedelta(days=30)
+    # The background: every other open ticket's clock, due in 30 days (pending: its 75 %).
+    background = [(tid, far + timedelta(seconds=i)) for i, tid in enumerate(ids[measured:])]
+    clocks(background, 40 * 86400, 0)
     seeded = time.perf_counter() - t0
 
-    def fired_at(tids: list[int]) -> dict[int, datetime]:
-        rows = AuditEvent.objects.filter(type=actions.EVENT, ticket_id__in=tids).values_list(
+    def first_at(kind: str, tids: list[int]) -> dict[int, datetime]:
+        rows = AuditEvent.objects.filter(type=kind, ticket_id__in=tids).values_list(
             "ticket_id", "at"
         )
         out: dict[int, datetime] = {}
@@ -134,34 +186,39 @@ def child(n_tickets: int, spread_n: int, burst_n: int) -> dict:
             time.sleep(0.05)
         result["clock"] = log.read_text().strip().splitlines()[0]
 
-        # (a) spread over one minute, one ticket each
+        # (a) breaches spread over one minute, one ticket each: clocks 50 min into their
+        # hour (past 75 %), so the pending step is the breach.
         spread_ids = ids[:spread_n]
-        start = now() + timedelta(seconds=3)
-        step = 60.0 / spread_n
-        dues = {tid: start + timedelta(seconds=i * step) for i, tid in enumerate(spread_ids)}
-        bulk("spread", list(dues.items()))
+        start = now().replace(microsecond=0) + timedelta(seconds=3)
+        step = 60.0 / spread_n  # clocks count whole seconds: ~17 deadlines per second
+        dues = {tid: start + timedelta(seconds=int(i * step)) for i, tid in enumerate(spread_ids)}
+        clocks(list(dues.items()), 3600, 3000)
         last_due = max(dues.values())
         limit = time.monotonic() + 120
         while time.monotonic() < limit and (now() < last_due or pending_until(last_due)):
             time.sleep(0.5)
-        acts = fired_at(spread_ids)
-        delays = [(acts[t] - d).total_seconds() for t, d in dues.items() if t in acts]
+        breaches = first_at("sla.breached", spread_ids)
+        acts = first_at(actions.EVENT, spread_ids)
+        d_breach = [(breaches[t] - d).total_seconds() for t, d in dues.items() if t in breaches]
+        d_act = [(acts[t] - d).total_seconds() for t, d in dues.items() if t in acts]
         result["a"] = {
             "n": spread_n,
-            "fired": len(delays),
-            "p50": percentile(delays, 50),
-            "p99": percentile(delays, 99),
-            "max": max(delays) if delays else float("nan"),
+            "breached": len(d_breach),
+            "fired": len(d_act),
+            "p50": percentile(d_act, 50),
+            "p99": percentile(d_act, 99),
+            "max": max(d_act) if d_act else float("nan"),
+            "breach_p99": percentile(d_breach, 99),
             "raised": Ticket.objects.filter(pk__in=spread_ids, priority="high").count(),
         }
 
-        # (b) burst in the same instant
-        burst_ids = ids[spread_n : spread_n + burst_n]
-        due = now() + timedelta(seconds=3)
+        # (b) 5,000 breaches in the same instant
+        burst_ids = ids[spread_n:measured]
+        due = now().replace(microsecond=0) + timedelta(seconds=3)
         last_audit = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-        bulk("burst", [(tid, due) for tid in burst_ids])
+        clocks([(tid, due) for tid in burst_ids], 3600, 3000)
         seen_first = None
-        limit = time.monotonic() + 300
+        limit = time.monotonic() + 600
         while time.monotonic() < limit:
             if seen_first is None:
                 if AuditEvent.objects.filter(id__gt=last_audit, type=actions.EVENT).exists():
@@ -171,10 +228,13 @@ def child(n_tickets: int, spread_n: int, burst_n: int) -> dict:
                 if not pending_until(due):
                     break
                 time.sleep(0.1)
-        ats = sorted(fired_at(burst_ids).values())
+        ats = sorted(first_at(actions.EVENT, burst_ids).values())
+        b_ats = sorted(first_at("sla.breached", burst_ids).values())
         result["b"] = {
             "n": burst_n,
             "fired": len(ats),
+            "breached": len(b_ats),
+            "first_breach": (b_ats[0] - due).total_seconds(),
             "first_action": (ats[0] - due).total_seconds(),
             "first_seen": seen_first,
             "last_action": (ats[-1] - due).total_seconds(),
@@ -259,7 +319,7 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--spread", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=5000)
-    parser.add_argument("--pg-db", default="h_rota")
+    parser.add_argument("--pg-db", default="h_sla2")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -284,15 +344,18 @@ def main() -> None:
             f"clock exit {r['clock_exit']}; load after {r['load'][0]:.2f})"
         )
         print(
-            f"(a) {a['fired']}/{a['n']} deadlines over one minute (raise_priority; "
-            f"{a['raised']} tickets raised): deadline -> sla.action_fired audit event "
-            f"p50 {a['p50'] * 1000:.0f} ms, p99 {a['p99'] * 1000:.0f} ms, max {a['max'] * 1000:.0f} ms"
+            f"(a) {a['fired']}/{a['n']} breaches over one minute ({a['breached']} breach events, "
+            f"{a['raised']} tickets raised): deadline -> sla.action_fired "
+            f"p50 {a['p50'] * 1000:.0f} ms, p99 {a['p99'] * 1000:.0f} ms, "
+            f"max {a['max'] * 1000:.0f} ms; deadline -> sla.breached p99 "
+            f"{a['breach_p99'] * 1000:.0f} ms"
         )
         print(
-            f"(b) {b['fired']}/{b['n']} deadlines in the same second: first action "
+            f"(b) {b['fired']}/{b['n']} breaches in the same second: first breach event "
+            f"{b['first_breach'] * 1000:.0f} ms, first escalation action "
             f"{b['first_action'] * 1000:.0f} ms after the deadline (first seen committed "
             f"{b['first_seen'] * 1000:.0f} ms), all done after {b['last_action']:.2f} s; "
-            f"drain {b['drain_rate']:.0f} actions/s"
+            f"drain {b['drain_rate']:.0f} escalations/s"
         )
     print(
         "\n| database | (a) p50 | (a) p99 | (a) max | (b) first action | (b) first seen | "

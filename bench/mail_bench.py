@@ -5,8 +5,10 @@ of each stage, plus the quote-stripping share on the corpus.
 
 Workload (generated, seeded): sizes 3 KB-200 KB with a median near 10 KB and one message
 in ten over 100 KB (those carry a base64 attachment), half of them replies to earlier
-tickets (token in the subject, quoted history below), half new tickets from ~300
-organizations; a third multipart/alternative with HTML.
+tickets (In-Reply-To/References to the first message and the token in the subject, a
+colleague of the same organization writing, quoted history below), half new tickets
+from new contacts of ~300 organizations; a third multipart/alternative with HTML. The
+child runs with DEBUG=0 (as deployed) and the sender rate limit off.
 
 Stages (measured on the same messages outside the database, except "store"):
   parse     parse_message (MIME walk, charsets, headers; includes the sanitiser)
@@ -17,7 +19,10 @@ Stages (measured on the same messages outside the database, except "store"):
   index     no full-text index exists yet: reported as n/a
 
 Usage:  .venv/bin/python bench/mail_bench.py [--messages N] [--db sqlite,postgres]
-        [--pg-url postgres://root@127.0.0.1:5432/caseline_mail_bench]
+        [--pg-url postgres://root@127.0.0.1:5432/caseline_mail_bench] [--profile PATH]
+It also counts the SQL statements per message (new tickets, replies) on 40 further
+messages (an execute wrapper), and with --profile writes cProfile stats of the
+timed loop (read them with ``python -m pstats PATH.sqlite``).
 The PostgreSQL database named in --pg-url is dropped and created. One worker (this
 process) ingests sequentially. Never part of the test suite.
 """
@@ -71,31 +76,39 @@ def target_size(rng: random.Random) -> int:
     return max(3_000, min(size, 100_000))
 
 
-def make_messages(n: int, seed: int = 4) -> list[bytes]:
-    """n raw messages; replies (odd positions) refer to tickets 1..(i/2)."""
+def make_messages(n: int, seed: int = 4, ticket_offset: int = 0) -> list[bytes]:
+    """n raw messages; replies (odd positions) answer one of the earlier new ones: they
+    carry its Message-ID in In-Reply-To/References and its ticket token in the subject
+    (the ticket numbers are ``ticket_offset`` + 1, 2, ... in the order of the new
+    messages, so pass the number of tickets that exist before the run)."""
     import base64
 
     rng = random.Random(seed)
     out: list[bytes] = []
     news = 0
+    first_of: dict[int, int] = {}  # new-ticket number -> index of its message
     for i in range(n):
         size = target_size(rng)
         reply = i % 2 == 1 and news > 0
-        org = rng.randint(1, 300)
+        rng.randint(1, 300)  # kept so that the seeded sizes stay those of earlier runs
+        thread: list[str] = []
         if reply:
             ticket = rng.randint(1, news)
             sender = f"user{ticket % 50}@org{ticket}.bench"
-            subject = f"Re: [CL-{ticket}] Problem number {ticket}"
+            subject = f"Re: [CL-{ticket + ticket_offset}] Problem number {ticket}"
+            original = f"<bench-{seed}-{first_of[ticket]}@mail.bench>"
+            thread = [f"In-Reply-To: {original}", f"References: {original}"]
         else:
             news += 1
+            first_of[news] = i
             sender = f"user{i % 50}@org{news}.bench"
             subject = f"Problem number {news} with {rng.choice(WORDS)}"
-            del org
         headers = [
             f"From: Bench User <{sender}>",
             "To: support@bench.test",
             f"Subject: {subject}",
             f"Message-ID: <bench-{seed}-{i}@mail.bench>",
+            *thread,
             "Date: Mon, 03 Mar 2025 10:00:00 +0000",
             "MIME-Version: 1.0",
         ]
@@ -152,7 +165,32 @@ def make_messages(n: int, seed: int = 4) -> list[bytes]:
 # --- the child (inside Django) ---------------------------------------------------------
 
 
-def child_main(n: int) -> None:
+def count_statements(box, n: int, sample: int = 40) -> dict[str, float]:
+    """SQL statements per ingested message (new tickets and replies), on fresh messages
+    of the same workload after the timed run (counted by an execute wrapper)."""
+    from django.db import connection
+
+    from caseline.mail.ingest import ingest
+    from caseline.tickets.models import Ticket
+
+    seen = {"n": 0}
+
+    def count(execute, sql, params, many, context):
+        seen["n"] += 1
+        return execute(sql, params, many, context)
+
+    before = Ticket.objects.count()
+    counts: dict[str, list[int]] = {}
+    for raw in make_messages(sample, seed=7, ticket_offset=before):
+        seen["n"] = 0
+        with connection.execute_wrapper(count):
+            result = ingest(raw, box, source="bench")
+        kind = "new" if result.inbound.threaded_by in ("new", "new-linked") else "reply"
+        counts.setdefault(kind, []).append(seen["n"])
+    return {k: sum(v) / len(v) for k, v in sorted(counts.items())}
+
+
+def child_main(n: int, profile_path: str = "") -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caseline.settings")
@@ -174,13 +212,14 @@ def child_main(n: int) -> None:
     for k in range(1, 301):
         org = Organization.objects.create(name=f"Bench org {k}")
         OrganizationDomain.objects.create(organization=org, domain=f"org{k}.bench")
-    messages = make_messages(n)
-    sizes = sorted(len(m) for m in messages)
-
     # warm-up (imports, caches) on a separate mailbox
     warm = Mailbox.objects.create(name="Warm", address="warm@bench.test", kind="smtp")
     for raw in make_messages(20, seed=99)[:10:2]:
         ingest(raw, warm)
+    from caseline.tickets.models import Ticket
+
+    messages = make_messages(n, ticket_offset=Ticket.objects.count())
+    sizes = sorted(len(m) for m in messages)
 
     # time spent in other apps' event subscribers (SLA clocks and timers, webhooks, ...)
     from caseline import events
@@ -203,14 +242,33 @@ def child_main(n: int) -> None:
 
     timings = Timings()
     statuses: dict[str, int] = {}
+    threaded: dict[str, int] = {}
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     for raw in messages:
         result = ingest(raw, box, source="bench", timings=timings)
         statuses[result.status] = statuses.get(result.status, 0) + 1
+        how = result.inbound.threaded_by or "-"
+        threaded[how] = threaded.get(how, 0) + 1
     wall = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
     subscribers_s = spent["s"]
+    statements = count_statements(box, n)
 
-    # stages outside the database, on the same messages
+    # stages outside the database, on the same messages (the parser's memo of header
+    # objects forgets what the ingest above put in it: each message is parsed cold)
+    from caseline.mail import parsing
+
+    memo = getattr(parsing, "_parsed_header", None)
+    if memo is not None:
+        memo.cache_clear()
     parsed = []
     p0 = time.perf_counter()
     for raw in messages:
@@ -233,6 +291,8 @@ def child_main(n: int) -> None:
                 "engine": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
                 "messages": n,
                 "statuses": statuses,
+                "threaded": threaded,
+                "statements": statements,
                 "wall_s": wall,
                 "per_s": n / wall,
                 "size_median": statistics.median(sizes),
@@ -287,9 +347,10 @@ def stripping_share() -> dict[str, str]:
     }
 
 
-def run_child(env: dict[str, str], n: int) -> dict:
+def run_child(env: dict[str, str], n: int, profile: str = "") -> dict:
+    extra = ["--profile", profile] if profile else []
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(n)],
+        [sys.executable, __file__, "--child", str(n), *extra],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -307,9 +368,14 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--pg-url", default=DEFAULT_PG)
     parser.add_argument("--child", type=int, default=None)
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="write cProfile stats of the timed ingest loop to this path (+ .<db> per run)",
+    )
     args = parser.parse_args()
     if args.child is not None:
-        child_main(args.child)
+        child_main(args.child, args.profile)
         return
     sys.path.insert(0, str(ROOT))
     results = []
@@ -323,6 +389,8 @@ def main() -> None:
             "PYTHONPATH": str(ROOT),
             "DJANGO_SETTINGS_MODULE": "caseline.settings",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            # as deployed: DEBUG on would also log every SQL statement in memory
+            "DEBUG": "0",
         }
         if db == "postgres":
             base, _, name = args.pg_url.rpartition("/")
@@ -333,7 +401,9 @@ def main() -> None:
         else:
             env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
         print(f"== {db}: ingesting {args.messages} messages ...", file=sys.stderr, flush=True)
-        results.append(run_child(env, args.messages))
+        results.append(
+            run_child(env, args.messages, f"{args.profile}.{db}" if args.profile else "")
+        )
     share = results[0]["share"]
     load = os.getloadavg()
     print(
@@ -351,6 +421,9 @@ def main() -> None:
             f"{ms['sanitise']:.2f} | {ms['strip']:.2f} | {ms['store']:.2f} | {ms['subscribers']:.2f} | n/a | "
             f"{ms['ingest_total']:.2f} | {r['statuses']} |"
         )
+    for r in results:
+        per_kind = ", ".join(f"{k} {v:.1f}" for k, v in r["statements"].items())
+        print(f"\n{r['engine']}: threaded {r['threaded']}; SQL statements per message: {per_kind}")
     r = results[0]
     print(
         f"\nsizes: min {r['size_min']:,} B, median {r['size_median']:,.0f} B, max {r['size_max']:,} B, "

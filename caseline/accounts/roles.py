@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, str] = {
     "manage_staff": "Create staff users, change roles",
     "manage_teams": "Create and change teams and product areas",
     "manage_triage": "Create and change triage rules",
+    "manage_sla": "Create and change SLA calendars and policies",
     "manage_webhooks": "Create and change webhooks",
     "manage_custom_fields": "Create and change custom field definitions",
 }
@@ -61,10 +62,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     SE: set(_AGENT),
     SC: set(_AGENT) - {"merge_ticket"},
     CSM: (set(_AGENT) - {"merge_ticket"}) | {"manage_organizations"},
-    LEAD: set(_AGENT) | {"manage_triage", "manage_teams"},
+    LEAD: set(_AGENT) | {"manage_triage", "manage_teams", "manage_sla"},
     SUPPORT_MANAGER: set(_AGENT)
     | {
         "manage_triage",
+        "manage_sla",
         "manage_teams",
         "manage_organizations",
         "manage_staff",

@@ -568,8 +568,12 @@ def _email_owner(addresses: list[str], contact: Contact | None) -> ContactEmail 
     return qs.select_related("contact").first()
 
 
-def clean_contact(data: Mapping[str, Any], contact: Contact | None) -> dict[str, Any]:
-    """Validate contact fields (only the keys present); 422 / 409 on bad input."""
+def clean_contact(
+    data: Mapping[str, Any], contact: Contact | None, *, check_taken: bool = True
+) -> dict[str, Any]:
+    """Validate contact fields (only the keys present); 422 / 409 on bad input.
+    ``check_taken=False`` skips the look-up of the emails' owners (the caller has just
+    made it; the case-insensitive unique index still refuses a taken address)."""
     _check_keys(data, CONTACT_FIELDS, "contact")
     errors = _Errors()
     out: dict[str, Any] = {}
@@ -601,7 +605,7 @@ def clean_contact(data: Mapping[str, Any], contact: Contact | None) -> dict[str,
                     emails.append(address)
             out["emails"] = emails
     errors.raise_if_any("contact")
-    if out.get("emails"):
+    if check_taken and out.get("emails"):
         taken = _email_owner(out["emails"], contact)
         if taken:
             raise Conflict(
@@ -612,9 +616,13 @@ def clean_contact(data: Mapping[str, Any], contact: Contact | None) -> dict[str,
     return out
 
 
-def _set_emails(contact: Contact, emails: list[str]) -> tuple[list[str], list[str]]:
-    """Make ``emails`` the contact's addresses (the first one primary); (old, new)."""
-    existing = list(contact.emails.all())
+def _set_emails(
+    contact: Contact, emails: list[str], existing: list[ContactEmail] | None = None
+) -> tuple[list[str], list[str]]:
+    """Make ``emails`` the contact's addresses (the first one primary); (old, new).
+    ``existing``: the contact's current rows when the caller knows them (a new contact
+    has none)."""
+    existing = list(contact.emails.all()) if existing is None else existing
     old = [e.email for e in sorted(existing, key=lambda e: (not e.is_primary, e.email))]
     keep = {e.lower() for e in emails}
     by_lower = {e.email.lower(): e for e in existing}
@@ -645,9 +653,12 @@ def create_contact(
     phone: str = "",
     title: str = "",
     time_zone: str = "",
+    _emails_checked: bool = False,
 ) -> Contact:
     """Create a contact; the first email is the primary one. Without an explicit
-    ``organization`` the contact joins the organization owning its first email's domain."""
+    ``organization`` the contact joins the organization owning its first email's domain.
+    ``_emails_checked``: the caller has just looked the emails up in this transaction
+    and found no owner (find_or_create_contact); they are not looked up again."""
     data: dict[str, Any] = {
         "name": name,
         "emails": list(emails),
@@ -658,14 +669,14 @@ def create_contact(
     if organization is not _UNSET:
         data["organization"] = organization
     with _unique_guard("contact"), transaction.atomic():
-        cleaned = clean_contact(data, None)
+        cleaned = clean_contact(data, None, check_taken=not _emails_checked)
         addresses = cleaned.pop("emails")
         if "organization" not in cleaned:
             cleaned["organization"] = organization_for_email(addresses[0]) if addresses else None
         at = now()
         contact = Contact(created_at=at, updated_at=at, **cleaned)
         contact.save()
-        _set_emails(contact, addresses)
+        _set_emails(contact, addresses, existing=[])  # just inserted: it has none yet
         record(
             "contact.created",
             "contact",
@@ -724,7 +735,7 @@ def _contact_by_email(address: str) -> Contact | None:
     row = (
         ContactEmail.objects.annotate(lower=Lower("email"))
         .filter(lower=address.lower())
-        .select_related("contact")
+        .select_related("contact__organization")  # callers open tickets for it
         .first()
     )
     return resolve_merged(row.contact) if row else None
@@ -743,7 +754,7 @@ def find_or_create_contact(email: str, name: str = "", *, actor: User | None = N
         return found
     clean_name = (name or "").strip()[:200] or address
     try:
-        return create_contact(actor=actor, name=clean_name, emails=[address])
+        return create_contact(actor=actor, name=clean_name, emails=[address], _emails_checked=True)
     except Conflict:
         # Another transaction created it between our look-up and our insert.
         found = _contact_by_email(address)

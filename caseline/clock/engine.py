@@ -26,7 +26,6 @@ from abc import ABC, abstractmethod
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from math import floor as _floor
 from operator import index
 from typing import Any
 
@@ -34,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from caseline.clock.intervals import Span
-from caseline.clock.localtime import EPOCH, epoch_of, utc_of
+from caseline.clock.localtime import _HOURS_BEFORE_EPOCH, _OFFSETS, EPOCH, epoch_of, utc_of
 
 __all__ = [
     "MAX_EMPTY_YEARS",
@@ -336,13 +335,40 @@ class BusinessCalendar(ABC):
         that runs out exactly at a closing time returns that closing time; ``seconds == 0``
         returns ``start`` (floored to the second) even when closed.
         """
+        # epoch_of(start), its cache-hit path inlined (a function call is ~10 % of add).
+        hour = start.toordinal() * 24 + start.hour
+        tz = start.tzinfo
+        if tz is UTC:
+            t = (hour - _HOURS_BEFORE_EPOCH) * 3600 + start.minute * 60 + start.second
+        else:
+            try:
+                off = _OFFSETS[tz][hour]
+            except (KeyError, TypeError):
+                t = epoch_of(start)  # fills the cache; raises for a naive datetime
+            else:
+                t = (hour - _HOURS_BEFORE_EPOCH) * 3600 + start.minute * 60 + start.second - off
+        s = index(seconds)
         try:
-            tl = self._tl
+            tb = self._tl.tables
         except AttributeError:
-            tl = self.timeline
-        if start.tzinfo is None:
-            epoch_of(start)  # raises the naive-datetime error
-        return _fromts(tl.add(_floor(start.timestamp()), index(seconds)), UTC)
+            tb = self.timeline.tables
+        if s > 0 and tb is not None and tb.lo <= t < tb.hi:
+            # The common case inlined (Timeline.add: position, then the interval where the
+            # cumulative count reaches the target); anything else takes the general path.
+            starts = tb.starts
+            i = bisect_right(starts, t) - 1
+            if i < 0:
+                pos = 0
+            elif t >= tb.ends[i]:
+                pos = tb.cumend[i]
+            else:
+                pos = tb.cum[i] + t - starts[i]
+            target = pos + s
+            ce = tb.cumend
+            if ce and target <= ce[-1]:
+                j = bisect_left(ce, target, max(i, 0))
+                return _fromts(starts[j] + target - tb.cum[j], UTC)
+        return _fromts(self.timeline.add(t, s), UTC)
 
     def between(self, a: datetime, b: datetime) -> int:
         """Business seconds in ``[a, b)``; negative (``-between(b, a)``) when ``b < a``."""
@@ -350,9 +376,7 @@ class BusinessCalendar(ABC):
             tl = self._tl
         except AttributeError:
             tl = self.timeline
-        if a.tzinfo is None or b.tzinfo is None:
-            epoch_of(a if a.tzinfo is None else b)  # raises the naive-datetime error
-        return tl.between(_floor(a.timestamp()), _floor(b.timestamp()))
+        return tl.between(epoch_of(a), epoch_of(b))
 
     def open_spans(self, a: datetime, b: datetime) -> list[tuple[datetime, datetime]]:
         """The open intervals inside ``[a, b)``, clipped to it, in UTC."""

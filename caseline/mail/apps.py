@@ -13,10 +13,6 @@ class MailConfig(AppConfig):
 
         events.subscribe("ticket.message_added", handlers.message_added)
 
-        from django.db.models.signals import post_delete, post_save
+        from .cache import connect_signals
 
-        from .ingest import forget_mailbox_addresses
-        from .models import Mailbox
-
-        post_save.connect(forget_mailbox_addresses, sender=Mailbox, dispatch_uid="mail-addr-save")
-        post_delete.connect(forget_mailbox_addresses, sender=Mailbox, dispatch_uid="mail-addr-del")
+        connect_signals()  # per-process caches of the ingest path forget changed rows

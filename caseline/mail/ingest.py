@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from caseline.accounts.models import Contact, User
 from caseline.audit.services import record
@@ -43,6 +43,7 @@ from caseline.text import strip_reply
 from caseline.tickets.models import Attachment, Channel, Message, Ticket, TicketLink
 from caseline.timesource import now
 
+from . import cache
 from .models import FlaggedAddress, InboundMessage, Mailbox, SenderWindow
 from .parsing import (
     Classification,
@@ -173,11 +174,14 @@ def find_thread(parsed: ParsedMessage) -> tuple[Ticket | None, str]:
 
 
 def staff_user(address: str) -> User | None:
-    return (
-        User.objects.filter(email__iexact=address, kind=User.Kind.STAFF, is_active=True)
-        .order_by("id")
-        .first()
-    )
+    """The active staff user with this address (lowest id), or None.
+
+    Most senders are customers: the per-process set of staff addresses answers them
+    without a query; a hit is re-read (and re-checked) from the user table."""
+    pk = cache.staff_addresses.get().get((address or "").lower())
+    if pk is None:
+        return None
+    return User.objects.filter(pk=pk, kind=User.Kind.STAFF, is_active=True).first()
 
 
 def is_participant(ticket: Ticket, contact: Contact | None, user: User | None) -> bool:
@@ -196,39 +200,51 @@ def is_participant(ticket: Ticket, contact: Contact | None, user: User | None) -
     return ticket.messages.filter(author_contact=contact).exists()
 
 
-_ADDRESSES: dict[str, Any] = {"at": 0.0, "value": frozenset()}
-ADDRESS_CACHE_SECONDS = 5.0
-
-
 def _mailbox_addresses() -> frozenset[str]:
     """Addresses of all our mailboxes (cached a few seconds; cleared on mailbox saves)."""
-    if time.monotonic() - _ADDRESSES["at"] > ADDRESS_CACHE_SECONDS:
-        _ADDRESSES["value"] = frozenset(
-            a.lower() for a in Mailbox.objects.values_list("address", flat=True)
-        )
-        _ADDRESSES["at"] = time.monotonic()
-    return _ADDRESSES["value"]
+    return cache.mailbox_addresses.get()
 
 
 def forget_mailbox_addresses(**_: Any) -> None:
-    _ADDRESSES["at"] = 0.0
+    cache.mailbox_addresses.clear()
+
+
+def _count_in_window(address: str, current, window: int) -> int:
+    """Count one message of ``address`` in its rate window and return the window's count.
+
+    One statement (an upsert with RETURNING, SQLite >= 3.35 and PostgreSQL): a new
+    sender gets a window starting now; a window at least ``window`` seconds old starts
+    again at now with a count of 1; otherwise the count goes up by one. The row stays
+    locked until the ingest transaction ends, as with SELECT ... FOR UPDATE."""
+    q = connection.ops.quote_name
+    table, addr, start, n = (
+        q(SenderWindow._meta.db_table),
+        q("address"),
+        q("window_start"),
+        q("count"),
+    )
+    at = connection.ops.adapt_datetimefield_value(current)
+    cutoff = connection.ops.adapt_datetimefield_value(current - timedelta(seconds=window))
+    sql = (
+        f"INSERT INTO {table} ({addr}, {start}, {n}) VALUES (%s, %s, 1) "
+        f"ON CONFLICT ({addr}) DO UPDATE SET "
+        f"{n} = CASE WHEN {table}.{start} <= %s THEN 1 ELSE {table}.{n} + 1 END, "
+        f"{start} = CASE WHEN {table}.{start} <= %s THEN %s ELSE {table}.{start} END "
+        f"RETURNING {n}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [address, at, cutoff, cutoff, at])
+        return int(cursor.fetchone()[0])
 
 
 def _rate_limited(address: str) -> str | None:
     limit, window = sender_limit()
     if limit <= 0:
         return None
-    current = now()
-    row, _ = SenderWindow.objects.select_for_update().get_or_create(
-        address=address, defaults={"window_start": current, "count": 0}
-    )
-    if current - row.window_start >= timedelta(seconds=window):
-        row.window_start, row.count = current, 0
-    row.count += 1
-    row.save(update_fields=["window_start", "count"])
-    if row.count > limit:
+    count = _count_in_window(address, now(), window)
+    if count > limit:
         return (
-            f"rate limit: {row.count} messages from {address} within {window} s "
+            f"rate limit: {count} messages from {address} within {window} s "
             f"(limit {limit}); release it to process"
         )
     return None
@@ -325,13 +341,13 @@ def ingest(
     """Turn one raw message into a ticket, a message, or a quarantine/ignore record."""
     started = time.perf_counter()
     raw = bytes(raw)
-    sha = hashlib.sha256(raw).hexdigest()
     parse_error: str | None = None
     parsed: ParsedMessage | None
     try:
         parsed = parse_message(raw)
     except UnparseableMessage as exc:
         parsed, parse_error = None, exc.reason
+    sha = parsed.sha256 if parsed is not None else hashlib.sha256(raw).hexdigest()
     if timings is not None:
         timings.parse += time.perf_counter() - started
     key = dedupe_key(parsed, sha)
@@ -489,7 +505,14 @@ def _process(
         if mailbox.send_acknowledgement and not verdict.automated and user is None:
             from .outbound import send_acknowledgement
 
-            send_acknowledgement(ticket, mailbox, parsed)
+            # the sender's flag (if any) was cleared above, in this transaction
+            send_acknowledgement(
+                ticket,
+                mailbox,
+                parsed,
+                unflagged=(sender,),
+                no_ccs=not getattr(ticket, "known_details", {}).get("ccs", True),
+            )
     _link_inline(message, kept)
     if refused:
         _add_note(
@@ -520,7 +543,7 @@ def _reply(ticket, parsed, stripped, contact, user, files) -> Message | None:
         text = "(empty message)"
     try:
         return add_message(
-            ticket,
+            ticket.pk,  # an id: add_message locks the row and does not refresh ours
             actor=user,
             author_contact=contact,
             kind=Message.Kind.PUBLIC,
@@ -566,13 +589,20 @@ def _new_ticket(parsed, stripped, mailbox, contact, user, files, sender):
         body_text=text,
         body_html=html,
         channel=Channel.EMAIL,
-        team=mailbox.team_id,
-        product_area=mailbox.product_area_id,
+        # instances from the per-process cache (no look-up per message); the id when the
+        # row is gone, so that create_ticket refuses it as before
+        team=(cache.teams.get(mailbox.team_id) or mailbox.team_id) if mailbox.team_id else None,
+        product_area=(
+            (cache.product_areas.get(mailbox.product_area_id) or mailbox.product_area_id)
+            if mailbox.product_area_id
+            else None
+        ),
         ccs=ccs[:50],
         attachments=files,
         email_message_id=parsed.message_id or "",
+        savepoint=False,  # ingest's own transaction: any failure rolls back all of it
     )
-    message = ticket.messages.order_by("id").first()
+    message = getattr(ticket, "first_message", None) or ticket.messages.order_by("id").first()
     return ticket, message
 
 

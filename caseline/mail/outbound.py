@@ -10,16 +10,17 @@ customer's answer (In-Reply-To/References) threads back into the ticket.
 from __future__ import annotations
 
 import html as htmllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 
-from caseline.accounts.models import Contact
+from caseline.accounts.models import ContactEmail
 from caseline.notify.models import OutboxMessage
 from caseline.notify.services import enqueue_email, message_id
 from caseline.tickets.models import Message, Ticket
 
+from . import cache
 from .ingest import REPLY_MARKER
 from .models import AckTemplate, FlaggedAddress, InboundMessage, Mailbox
 from .parsing import ParsedMessage, ticket_token
@@ -100,16 +101,33 @@ def _clean(addresses: list[str], *, exclude: set[str]) -> list[str]:
     return out
 
 
-def recipients(ticket: Ticket, *, author_email: str = "") -> dict[str, list[str]]:
+def recipients(
+    ticket: Ticket,
+    *,
+    author_email: str = "",
+    unflagged: Iterable[str] = (),
+    no_ccs: bool = False,
+) -> dict[str, list[str]]:
     """to: the requester; cc: customer CCs and the organization's SC (SPEC §2);
     bcc: staff followers. Flagged (bounced) addresses, our mailboxes and the author are
-    left out."""
+    left out. What the caller knows is not looked up again: ``unflagged`` addresses carry
+    no flag (the ingest has just cleared the sender's), ``no_ccs`` the ticket has no CCs
+    (the ingest has just created it without any)."""
     from .ingest import _mailbox_addresses
 
     exclude = set(_mailbox_addresses()) | {author_email.lower()}
-    requester = Contact.objects.filter(pk=ticket.requester_id).first()
-    to = _clean([requester.primary_email if requester else ""], exclude=exclude)
-    cc_raw = [c.primary_email for c in ticket.ccs.prefetch_related("emails")]
+    # the requester's primary email (Contact.primary_email: the ordering puts it first)
+    primary = (
+        ContactEmail.objects.filter(contact_id=ticket.requester_id)
+        .values_list("email", flat=True)
+        .first()
+        if ticket.requester_id
+        else None
+    )
+    to = _clean([primary or ""], exclude=exclude)
+    cc_raw: list[str] = (
+        [] if no_ccs else [c.primary_email for c in ticket.ccs.prefetch_related("emails")]
+    )
     org = ticket.organization
     if org is not None and org.include_sc and org.sales_consultant_id:
         sc = org.sales_consultant
@@ -120,7 +138,8 @@ def recipients(ticket: Ticket, *, author_email: str = "") -> dict[str, list[str]
         [u.email for u in ticket.followers.filter(is_active=True)],
         exclude=exclude | set(to) | set(cc),
     )
-    flagged = _flagged(to + cc + bcc)
+    known_good = {a.lower() for a in unflagged}
+    flagged = _flagged([a for a in to + cc + bcc if a not in known_good])
     return {
         "to": [a for a in to if a not in flagged],
         "cc": [a for a in cc if a not in flagged],
@@ -202,11 +221,12 @@ class _Safe(dict):
 
 
 def ack_template(ticket: Ticket) -> AckTemplate:
-    found = None
-    if ticket.team_id:
-        found = AckTemplate.objects.filter(team_id=ticket.team_id, active=True).first()
+    """The team's active template, else the default one (team empty), else the built-in
+    text; read from the per-process cache of active templates."""
+    templates = cache.ack_templates.get()
+    found = templates.get(ticket.team_id) if ticket.team_id else None
     if found is None:
-        found = AckTemplate.objects.filter(team__isnull=True, active=True).first()
+        found = templates.get(None)
     return found or AckTemplate()
 
 
@@ -229,11 +249,17 @@ def render_ack(ticket: Ticket) -> tuple[str, str]:
 
 
 def send_acknowledgement(
-    ticket: Ticket, mailbox: Mailbox, parsed: ParsedMessage | None = None
+    ticket: Ticket,
+    mailbox: Mailbox,
+    parsed: ParsedMessage | None = None,
+    *,
+    unflagged: Iterable[str] = (),
+    no_ccs: bool = False,
 ) -> OutboxMessage | None:
     """The acknowledgement of a new email ticket to its requester (never to an
-    automated sender: the caller checks; flagged addresses are skipped)."""
-    rcpt = recipients(ticket)
+    automated sender: the caller checks; flagged addresses are skipped). ``unflagged``
+    and ``no_ccs``: see :func:`recipients`."""
+    rcpt = recipients(ticket, unflagged=unflagged, no_ccs=no_ccs)
     if not rcpt["to"]:
         return None
     subject, body = render_ack(ticket)

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
+from typing import Any
 
 import nh3
 
@@ -669,12 +670,34 @@ def parse_message(raw: bytes) -> ParsedMessage:
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
 
 
+class _MemoPolicy(email.policy.EmailPolicy):
+    """``email.policy.default`` whose parsed header objects are memoised by (name, raw
+    value). The stdlib parses a header again on every read, and reading a part's
+    Content-Type (type, charset, format, filename ...) is most of the MIME walk: about
+    17 parses per message, of a few distinct values. Header objects are immutable, so
+    sharing one between reads and messages changes nothing."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:  # noqa: D102 - see the class
+        if hasattr(value, "name") or len(value) > 2000:
+            return super().header_fetch_parse(name, value)
+        return _parsed_header(self, name, value)
+
+
+@functools.lru_cache(maxsize=2048)
+def _parsed_header(policy: email.policy.EmailPolicy, name: str, value: str) -> Any:
+    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)
+
+
+#: The policy messages are parsed with (``email.policy.default`` plus the memo).
+POLICY = _MemoPolicy()
+
+
 def _parse(raw: bytes) -> ParsedMessage:
     # Skip an mbox "From " line and leading blank lines some MTAs/exports leave in front.
     body = raw.lstrip(b"\r\n")
     if body.startswith(b"From ") and not _HEADER_LINE.match(body):
         body = body.split(b"\n", 1)[1] if b"\n" in body else b""
-    msg = email.message_from_bytes(body, policy=email.policy.default)
+    msg = email.message_from_bytes(body, policy=POLICY)
     raw_headers = _raw_headers(msg)
     if not raw_headers:
         # A mangled first line hides every header behind it: skip up to ten such lines.
@@ -682,7 +705,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         start = next((i for i, line in enumerate(lines[:10]) if _HEADER_LINE.match(line)), 0)
         if start:
             body = b"\n".join(lines[start:])
-            msg = email.message_from_bytes(body, policy=email.policy.default)
+            msg = email.message_from_bytes(body, policy=POLICY)
             raw_headers = _raw_headers(msg)
     if not raw_headers:
         raise UnparseableMessage("no header fields found")

@@ -13,6 +13,7 @@ import logging
 
 from django.db import close_old_connections
 
+from . import cache
 from .ingest import ingest, max_message_bytes
 from .models import Mailbox
 
@@ -20,15 +21,17 @@ log = logging.getLogger(__name__)
 
 
 def _mailbox_for(address: str) -> Mailbox | None:
+    """The active mailbox of ``address``, from the per-process mailbox cache (a mailbox
+    added or deactivated in another process counts within ``cache.CACHE_SECONDS``)."""
     close_old_connections()
-    return Mailbox.objects.filter(address__iexact=address.strip(), active=True).first()
+    return cache.mailbox_by_address(address)
 
 
 def _ingest_all(raw: bytes, mailbox_ids: list[int]) -> list[str]:
     close_old_connections()
     try:
         statuses = []
-        for mailbox in Mailbox.objects.filter(pk__in=mailbox_ids).order_by("id"):
+        for mailbox in cache.mailboxes_by_id(mailbox_ids):
             statuses.append(ingest(raw, mailbox, source="smtp").status)
         return statuses
     finally:

@@ -1,7 +1,7 @@
 """/api/v1 endpoints of the SLA engine: stored calendars, policies, a ticket's clocks.
 
 Reading calendars and policies needs ``view_all_tickets`` (every staff role); changing
-them ``manage_triage`` (Lead, SM, Admin). ``GET /tickets/{id}/sla`` is for staff who
+them ``manage_sla`` (Lead, SM, Admin). ``GET /tickets/{id}/sla`` is for staff who
 may see the ticket.
 """
 
@@ -21,7 +21,7 @@ from .models import Calendar, Policy
 
 router = Router(tags=["sla"])
 
-READ, WRITE = "view_all_tickets", "manage_triage"
+READ, WRITE = "view_all_tickets", "manage_sla"
 
 
 # --- schemas -----------------------------------------------------------------------------------

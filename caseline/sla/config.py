@@ -387,12 +387,39 @@ def _write_targets(policy: Policy, targets: list[dict[str, Any]]) -> list[int]:
         )
         t.save()
         touched.append(t.pk)
-        t.rules.all().delete()
-        EscalationRule.objects.bulk_create([EscalationRule(target=t, **r) for r in spec["rules"]])
+        _write_rules(t, spec["rules"])
     for t in existing.values():
         touched.append(t.pk)
         t.delete()
     return touched
+
+
+def _write_rules(target: Target, rules: list[dict[str, Any]]) -> None:
+    """Replace a target's rules, keeping the row (and id) of an unchanged rule: a clock's
+    timer keys name rule ids, so a rule that already fired for a clock cycle stays fired."""
+    old = list(target.rules.all())
+    kept: list[int] = []
+    new: list[EscalationRule] = []
+    for r in rules:
+        same = next(
+            (
+                o
+                for o in old
+                if o.pk not in kept
+                and (o.threshold, o.value, o.action, o.params)
+                == (r["threshold"], r["value"], r["action"], r["params"])
+            ),
+            None,
+        )
+        if same is None:
+            new.append(EscalationRule(target=target, **r))
+            continue
+        kept.append(same.pk)
+        if (same.order, same.active) != (r["order"], r["active"]):
+            same.order, same.active = r["order"], r["active"]
+            same.save(update_fields=["order", "active"])
+    target.rules.exclude(pk__in=kept).delete()
+    EscalationRule.objects.bulk_create(new)
 
 
 def _policy_snapshot(policy: Policy) -> dict[str, Any]:

@@ -24,7 +24,9 @@ class Timer(models.Model):
     subject_id = models.BigIntegerField()
     kind = models.CharField(max_length=60)
     due_at = models.DateTimeField()
-    key = models.CharField(max_length=200, unique=True)
+    # Unique (constraint below rather than unique=True: PostgreSQL would add a second,
+    # varchar_pattern_ops index that every moved timer pays for and nothing uses).
+    key = models.CharField(max_length=200)
     payload = models.JSONField(default=dict, blank=True)
     fired_at = models.DateTimeField(null=True, blank=True)
     # Not claimable before this instant: the back-off after a failed attempt (the row's
@@ -48,6 +50,7 @@ class Timer(models.Model):
             ),
             models.Index(fields=["subject_type", "subject_id"], name="timer_subject_idx"),
         ]
+        constraints = [models.UniqueConstraint(fields=["key"], name="sla_timer_key_uniq")]
 
     def __str__(self) -> str:
         return (
@@ -241,7 +244,10 @@ class Clock(models.Model):
         FULFILLED = "fulfilled", "Fulfilled"
         BREACHED = "breached", "Breached"
 
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (ticket, key) constraint serves lookups by ticket.
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=60)
     role = models.CharField(max_length=30)
     kind = models.CharField(max_length=20)
@@ -260,6 +266,9 @@ class Clock(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     breached_at = models.DateTimeField(null=True, blank=True)
+    # The step of the clock's ONE pending timer ("breach" or "r<rule id>"; "" = none): the
+    # timers are chained, each firing schedules the next step (caseline.sla.services).
+    step = models.CharField(max_length=40, blank=True, default="")
     updated_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -267,12 +276,10 @@ class Clock(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ticket", "key"], name="sla_clock_unique_key")
         ]
+        # No index on due_at: lists sort and filter on sla_ticket.next_deadline, and with
+        # due_at unindexed a recompute's UPDATE of due_at is a HOT update on PostgreSQL
+        # (no index entries written; the table keeps 30 % free space per page for it).
         indexes = [
-            models.Index(
-                fields=["due_at"],
-                name="sla_clock_running_due_idx",
-                condition=Q(running_since__isnull=False),
-            ),
             models.Index(fields=["calendar"], name="sla_clock_calendar_idx"),
             models.Index(fields=["target_id"], name="sla_clock_target_idx"),
         ]

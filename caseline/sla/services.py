@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 BREACH_KIND = "sla.breach"
 THRESHOLD_KIND = "sla.threshold"
+BREACH_STEP = "breach"
 TRACKED_FIELDS = ("severity", "product_area", "organization")
 
 
@@ -123,7 +125,9 @@ def _state_of(c: cs.ClockState, at: int) -> str:
     return Clock.State.ACTIVE if c.running else Clock.State.PAUSED
 
 
-def _write_clock(ticket_id: int, c: cs.ClockState, row: Clock | None, at: int) -> Clock:
+def _write_clock(
+    ticket_id: int, c: cs.ClockState, row: Clock | None, at: int, step: str = ""
+) -> Clock:
     values = {
         "role": c.role,
         "kind": c.kind,
@@ -142,6 +146,7 @@ def _write_clock(ticket_id: int, c: cs.ClockState, row: Clock | None, at: int) -
         "paused_at": _dt(c.paused_at),
         "fulfilled_at": _dt(c.fulfilled_at),
         "breached_at": _dt(c.breached_at),
+        "step": step,
         "updated_at": _dt(at),
     }
     if row is None:
@@ -168,8 +173,8 @@ def save_state(
         prev = old_clocks.get(key)
         if prev is not None and prev.cycle != c.cycle:
             _cancel_timers(ticket_id, prev)
-        _write_clock(ticket_id, c, rows.get(key), at)
-        _sync_timers(ticket_id, c)
+        step = _sync_timers(ticket_id, c)
+        _write_clock(ticket_id, c, rows.get(key), at, step)
     for key in set(old_clocks) - set(new.clocks):
         _cancel_timers(ticket_id, old_clocks[key])
         if key in rows:
@@ -186,7 +191,16 @@ def save_state(
         )
 
 
-# --- timers ----------------------------------------------------------------------------------
+# --- timers: one pending timer per clock, chained ------------------------------------------
+#
+# Each running clock has ONE pending timer: its next *step* -- a threshold rule
+# ("r<rule id>") or the breach ("breach"). When it fires, its handler schedules the
+# following step (``_chain``). The steps of a target, in order: percent rules below 100 %
+# (by percent), the breach, percent-100 rules, after-breach rules (by seconds); ties by the
+# rule's order and id. The pending step is always the first step of that order that has
+# not fired in this clock cycle and applies to the running period (a percent threshold the
+# clock had already consumed when it last resumed is skipped). Keys stay one per ticket,
+# clock, cycle and step, so each firing happens once; a recompute moves one row per clock.
 
 
 def timer_key(ticket_id: int, clock_key: str, cycle: int, what: str) -> str:
@@ -197,37 +211,111 @@ def threshold_seconds(seconds: int, percent: int) -> int:
     return math.ceil(seconds * percent / 100)
 
 
-def _rule_due(c: cs.ClockState, rule: policies.RuleSpec) -> int | None:
-    """When ``rule`` fires for the running clock ``c`` (None: already passed / not now)."""
+def _step_pos(rule: policies.RuleSpec | None) -> tuple[int, int, int, int]:
+    if rule is None:
+        return (1, 0, 0, 0)
     if rule.threshold == EscalationRule.Threshold.PERCENT:
-        need = threshold_seconds(c.seconds, rule.value)
-        if c.running_since is None or (c.consumed >= need and rule.value < 100):
-            return None
+        return (0 if rule.value < 100 else 2, rule.value, rule.order, rule.id)
+    return (3, rule.value, rule.order, rule.id)
+
+
+def steps_for(target_id: int | None) -> list[tuple[str, policies.RuleSpec | None]]:
+    """The chained steps of a target's clock, in firing order."""
+    items: list[tuple[str, policies.RuleSpec | None]] = [(BREACH_STEP, None)]
+    items += [(f"r{r.id}", r) for r in policies.rules_for(target_id)]
+    items.sort(key=lambda item: _step_pos(item[1]))
+    return items
+
+
+def _step_due(c: cs.ClockState, rule: policies.RuleSpec | None) -> int | None:
+    """When a step fires for the running clock ``c`` (None: not in this running period)."""
+    if rule is None:
+        return c.due if c.breached_at is None else None
+    if rule.threshold == EscalationRule.Threshold.PERCENT:
         if rule.value >= 100:
             return c.due
+        need = threshold_seconds(c.seconds, rule.value)
+        if c.running_since is None or c.consumed >= need:
+            return None
         return c.calendar.add_ts(c.running_since, need - c.consumed)
-    if c.due is None:
+    return None if c.due is None else c.due + rule.value
+
+
+def next_step(
+    c: cs.ClockState, fired: set[str] | frozenset[str] = frozenset()
+) -> tuple[str, policies.RuleSpec | None, int] | None:
+    """(step, rule, due epoch) of the clock's next pending timer, or None."""
+    if not c.running or c.done or c.due is None:
         return None
-    return c.due + rule.value
+    for name, rule in steps_for(c.target_id):
+        if name in fired:
+            continue
+        due = _step_due(c, rule)
+        if due is not None:
+            return name, rule, due
+    return None
 
 
-def _sync_timers(ticket_id: int, c: cs.ClockState) -> None:
-    payload = {"ticket_id": ticket_id, "key": c.key, "cycle": c.cycle}
-    live = c.running and not c.done and c.due is not None
-    breach_key = timer_key(ticket_id, c.key, c.cycle, "breach")
-    if live and c.breached_at is None:
-        timers.schedule(BREACH_KIND, "ticket", ticket_id, _dt(c.due), breach_key, payload)  # type: ignore[arg-type]
-    else:
-        timers.cancel(breach_key)
-    for rule in policies.rules_for(c.target_id):
-        key = timer_key(ticket_id, c.key, c.cycle, f"r{rule.id}")
-        due = _rule_due(c, rule) if live else None
-        if due is None:
-            timers.cancel(key)
-        else:
-            timers.schedule(
-                THRESHOLD_KIND, "ticket", ticket_id, _dt(due), key, {**payload, "rule_id": rule.id}
-            )  # type: ignore[arg-type]
+def _kind_of(step: str) -> str:
+    return BREACH_KIND if step == BREACH_STEP else THRESHOLD_KIND
+
+
+def _payload(ticket_id: int, c_key: str, cycle: int, step: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {"ticket_id": ticket_id, "key": c_key, "cycle": cycle, "step": step}
+    if step != BREACH_STEP:
+        payload["rule_id"] = int(step[1:])
+    return payload
+
+
+def _cycle_timers(ticket_id: int, c_key: str, cycle: int) -> list[tuple]:
+    from .models import Timer
+
+    return list(
+        Timer.objects.filter(
+            subject_type="ticket",
+            subject_id=ticket_id,
+            key__startswith=timer_key(ticket_id, c_key, cycle, ""),
+        ).values_list("key", "due_at", "fired_at", "cancelled_at", "failed_at")
+    )
+
+
+def _arm(ticket_id: int, c: cs.ClockState, fired: set[str], existing: list[tuple]) -> str:
+    """Schedule the clock's next step, cancel any other pending timer of its cycle; returns
+    the step ("" when none)."""
+    from .models import Timer
+
+    prefix = timer_key(ticket_id, c.key, c.cycle, "")
+    nxt = next_step(c, fired)
+    keep = prefix + nxt[0] if nxt else None
+    stale = [
+        k for k, _d, f, ca, fa in existing if k != keep and f is None and ca is None and fa is None
+    ]
+    if stale:
+        Timer.objects.filter(key__in=stale, fired_at__isnull=True).update(
+            cancelled_at=now(), claimed_until=None
+        )
+    if nxt is None:
+        return ""
+    name, _rule, due = nxt
+    due_dt = _dt(due)
+    for k, d, f, ca, fa in existing:
+        if k == keep and f is None and ca is None and fa is None and d == due_dt:
+            return name  # already pending at that moment
+    timers.schedule(
+        _kind_of(name), "ticket", ticket_id, due_dt, keep, _payload(ticket_id, c.key, c.cycle, name)
+    )  # type: ignore[arg-type]
+    return name
+
+
+def _sync_timers(ticket_id: int, c: cs.ClockState) -> str:
+    """Bring the clock's one pending timer in line with its state; returns its step."""
+    if not c.running or c.done or c.due is None:
+        _cancel_timers(ticket_id, c)
+        return ""
+    existing = _cycle_timers(ticket_id, c.key, c.cycle)
+    prefix_len = len(timer_key(ticket_id, c.key, c.cycle, ""))
+    fired = {k[prefix_len:] for k, _d, f, _c, _x in existing if f is not None}
+    return _arm(ticket_id, c, fired, existing)
 
 
 def _cancel_timers(ticket_id: int, c: cs.ClockState) -> None:
@@ -345,47 +433,96 @@ def _live_clock(timer) -> Clock | None:
     return row
 
 
-@timers.handler(BREACH_KIND)
-def breach_timer(timer) -> None:
-    """Mark the clock breached and publish ``sla.breached`` (once per clock cycle)."""
-    row = _live_clock(timer)
-    if row is None or row.running_since is None or row.breached_at is not None:
-        return
-    if row.due_at is None or row.due_at > now():
-        return  # moved later meanwhile (a recompute); the moved timer fires then
-    row.breached_at = row.due_at
-    row.state = Clock.State.BREACHED
-    row.save(update_fields=["breached_at", "state"])
-    record(
-        "sla.breached",
-        "ticket",
-        row.ticket_id,
-        ticket_id=row.ticket_id,
-        at=now(),
-        data={
-            "clock": row.key,
-            "role": row.role,
-            "target": row.kind,
-            "cycle": row.cycle,
-            "due_at": row.due_at,
-            "seconds": row.seconds,
-            "calendar": row.calendar,
-            "policy_id": row.policy_id,
-            "target_id": row.target_id,
-        },
-    )
+def _step_of(timer) -> str:
+    step = timer.payload.get("step")
+    if step:
+        return str(step)
+    return BREACH_STEP if timer.kind == BREACH_KIND else f"r{timer.payload.get('rule_id')}"
 
 
-@timers.handler(THRESHOLD_KIND)
-def threshold_timer(timer) -> None:
-    """Run the escalation rule's action (``caseline.sla.actions.run``) once per cycle."""
-    row = _live_clock(timer)
-    if row is None:
+# Steps due at the same moment as the firing one (after-breach rules at + 0 s, a 100 %
+# rule) run inline, each as its own timer row created already fired, up to this many:
+# in a burst of 5,000 breaches at 08:00 a ticket's escalation then follows its breach at
+# once instead of queueing behind the other 4,999 breaches.
+MAX_INLINE_STEPS = 5
+
+
+def _chain(row: Clock, timer) -> None:
+    """``timer`` is firing: run the clock's steps due at the same moment inline, then
+    schedule the following one (the clock's one pending timer)."""
+    row = Clock.objects.filter(pk=row.pk).first()  # the action may have moved the clock
+    if row is None or row.cycle != timer.payload.get("cycle") or row.fulfilled_at is not None:
         return
-    rule = EscalationRule.objects.filter(pk=timer.payload.get("rule_id"), active=True).first()
+    prefix = timer_key(row.ticket_id, row.key, row.cycle, "")
+    existing = [
+        (k, d, timer.due_at if k == timer.key else f, ca, fa)  # the firing one counts as fired
+        for k, d, f, ca, fa in _cycle_timers(row.ticket_id, row.key, row.cycle)
+    ]
+    fired = {k[len(prefix) :] for k, _d, f, _c, _x in existing if f is not None}
+    fired.add(_step_of(timer))
+    moment = epoch_of(timer.due_at)
+    for _ in range(MAX_INLINE_STEPS):
+        c = _clock_state(row)
+        nxt = next_step(c, fired)
+        if nxt is None or nxt[0] == BREACH_STEP or nxt[2] > moment:
+            break
+        if not _fire_inline(row, nxt, prefix + nxt[0]):
+            break  # it failed: schedule it as a pending timer (retried with back-off)
+        fired.add(nxt[0])
+        row = Clock.objects.filter(pk=row.pk).first()  # the action may have changed it
+        if row is None or row.cycle != timer.payload.get("cycle") or row.fulfilled_at is not None:
+            return
+        existing = [
+            (k, d, now() if k == prefix + nxt[0] else f, ca, fa) for k, d, f, ca, fa in existing
+        ]
+    step = _arm(row.ticket_id, _clock_state(row), fired, existing)
+    if step != row.step:
+        Clock.objects.filter(pk=row.pk).update(step=step)
+
+
+def _fire_inline(row: Clock, nxt: tuple, key: str) -> bool:
+    """Fire a due step now, in a savepoint: its timer row is created (or marked) fired and
+    its action runs; False (nothing kept) when the action raised."""
+    from django.db.models import F
+
+    from .models import Timer
+
+    name, rule, due = nxt
+    try:
+        with transaction.atomic():
+            current = now()
+            timer, created = Timer.objects.get_or_create(
+                key=key,
+                defaults={
+                    "kind": THRESHOLD_KIND,
+                    "subject_type": "ticket",
+                    "subject_id": row.ticket_id,
+                    "due_at": _dt(due),
+                    "payload": _payload(row.ticket_id, row.key, row.cycle, name),
+                    "fired_at": current,
+                    "attempts": 1,
+                    "created_at": current,
+                },
+            )
+            if not created and not Timer.objects.filter(pk=timer.pk, fired_at__isnull=True).update(
+                fired_at=current,
+                cancelled_at=None,
+                failed_at=None,
+                claimed_until=None,
+                attempts=F("attempts") + 1,
+            ):
+                return True  # fired already (by another clock process): nothing to run
+            _run_rule(row, rule.id, timer.due_at)
+    except Exception:
+        log.exception("SLA step %s failed inline; scheduled as a timer", key)
+        return False
+    return True
+
+
+def _run_rule(row: Clock, rule_id: int | None, at: datetime) -> None:
+    """Run an escalation rule's action for the clock (``caseline.sla.actions.run``)."""
+    rule = EscalationRule.objects.filter(pk=rule_id, active=True).first()
     if rule is None or rule.target_id != row.target_id:
-        return
-    if rule.threshold == EscalationRule.Threshold.PERCENT and row.running_since is None:
         return
     ticket = _ticket(row.ticket_id)
     if ticket is None:
@@ -405,9 +542,59 @@ def threshold_timer(timer) -> None:
                 else f"{row.kind} breached + {rule.value} s"
             ),
         },
-        at=timer.due_at,
+        at=at,
         rule_id=rule.pk,
     )
+
+
+@timers.handler(BREACH_KIND)
+def breach_timer(timer) -> None:
+    """Mark the clock breached and publish ``sla.breached`` (once per clock cycle), then
+    schedule the clock's next step (the after-breach rules)."""
+    row = _live_clock(timer)
+    if row is None or row.running_since is None:
+        return
+    if row.due_at is None:
+        return
+    if epoch_of(row.due_at) > epoch_of(now()):
+        # Not due yet: a recompute moves this very timer with the clock, so this means
+        # inconsistent rows. Fail (the timer is retried with back-off) rather than end the
+        # clock's chain of timers.
+        raise RuntimeError(f"clock {row.pk} is due at {row.due_at}, not yet")
+    if row.breached_at is None:
+        row.breached_at = row.due_at
+        row.state = Clock.State.BREACHED
+        row.save(update_fields=["breached_at", "state"])
+        record(
+            "sla.breached",
+            "ticket",
+            row.ticket_id,
+            ticket_id=row.ticket_id,
+            at=now(),
+            data={
+                "clock": row.key,
+                "role": row.role,
+                "target": row.kind,
+                "cycle": row.cycle,
+                "due_at": row.due_at,
+                "seconds": row.seconds,
+                "calendar": row.calendar,
+                "policy_id": row.policy_id,
+                "target_id": row.target_id,
+            },
+        )
+    _chain(row, timer)
+
+
+@timers.handler(THRESHOLD_KIND)
+def threshold_timer(timer) -> None:
+    """Run the escalation rule's action (``caseline.sla.actions.run``) once per cycle, then
+    schedule the clock's next step."""
+    row = _live_clock(timer)
+    if row is None or row.running_since is None:
+        return
+    _run_rule(row, timer.payload.get("rule_id"), timer.due_at)
+    _chain(row, timer)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -450,8 +637,15 @@ def recompute(
 ) -> int:
     """Recompute the due times of running clocks on the given calendars and/or of the
     given targets (seconds and calendar taken from the target again), with the batch
-    ``add_many`` over persisted consumed seconds, and move their timers and the tickets'
-    next deadlines with set-based SQL. Returns how many clocks were recomputed.
+    ``add_many`` over persisted consumed seconds, and move the clocks, the tickets' next
+    deadlines and each clock's ONE pending timer with set-based SQL. Clocks whose due
+    time, seconds and calendar do not change are not written. Returns how many clocks
+    were recomputed.
+
+    After a calendar edit a clock's pending step stays the same (which steps fired and
+    which apply does not depend on the calendar); only its due time moves. After a policy
+    edit (``target_ids``) the steps may have changed: the next step is chosen again from
+    the steps that have not fired (a rule added after the tickets exist gets its timer).
 
     Paused and stopped clocks need nothing: their due time is computed when they resume.
     Changed match conditions apply to new tickets and at a ticket's next re-match
@@ -462,118 +656,33 @@ def recompute(
     if not cal_names and not tids:
         return 0
     with transaction.atomic():
-        from django.db.models import Q
-
-        qs = Clock.objects.filter(running_since__isnull=False, fulfilled_at__isnull=True)
-        cond = Q()
+        where: list[str] = []
+        params: list[Any] = []
         if cal_names:
-            cond |= Q(calendar__in=cal_names)
+            where.append(f"calendar IN ({', '.join(['%s'] * len(cal_names))})")
+            params += cal_names
         if tids:
-            cond |= Q(target_id__in=tids)
-        rows = list(
-            qs.filter(cond).values_list(
-                "id",
-                "ticket_id",
-                "key",
-                "cycle",
-                "seconds",
-                "consumed",
-                "running_since",
-                "calendar",
-                "target_id",
-                "after_hours",
-                "breached_at",
+            where.append(f"target_id IN ({', '.join(['%s'] * len(tids))})")
+            params += tids
+        PHASES.clear()
+        _MARK[0] = time.perf_counter()
+        # Epoch seconds straight from the database (no datetime objects for 100,000 rows).
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT id, ticket_id, key, cycle, seconds, consumed, "
+                f"{_epoch_sql('running_since')}, calendar, target_id, after_hours, "
+                f"{_epoch_sql('breached_at')}, {_epoch_sql('due_at')}, step FROM sla_clock "
+                "WHERE running_since IS NOT NULL AND fulfilled_at IS NULL AND "
+                f"({' OR '.join(where)})",
+                params,
             )
-        )
+            rows = cur.fetchall()
+        _phase("read")
         if not rows:
             return 0
-        targets = {}
-        if tids:
-            for t in Target.objects.filter(pk__in=tids).select_related("calendar"):
-                name = t.calendar.name if (t.business and t.calendar_id) else "24x7"
-                targets[t.pk] = (t.seconds, name)
         n = len(rows)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-        seconds = np.fromiter((r[4] for r in rows), dtype=np.int64, count=n)
-        consumed = np.fromiter((r[5] for r in rows), dtype=np.int64, count=n)
-        since = np.fromiter((int(r[6].timestamp()) for r in rows), dtype=np.int64, count=n)
-        cals = [r[7] for r in rows]
-        for i, r in enumerate(rows):
-            tgt = targets.get(r[8])
-            if tgt is not None:
-                seconds[i] = tgt[0]
-                if not r[9]:
-                    cals[i] = tgt[1]
-        due = np.empty(n, dtype=np.int64)
-        by_cal: dict[str, list[int]] = defaultdict(list)
-        for i, name in enumerate(cals):
-            by_cal[name].append(i)
-        rem = seconds - consumed
-        for name, idx_list in by_cal.items():
-            idx = np.asarray(idx_list, dtype=np.int64)
-            cal = get_calendar(name)
-            due[idx] = cal.add_many(since[idx], np.maximum(rem[idx], 0))
-        # A clock already over its (new) target: due = its breach instant, or since.
-        over = rem <= 0
-        for i in np.nonzero(over)[0]:
-            b = rows[i][10]
-            due[i] = int(b.timestamp()) if b is not None else since[i]
-
-        due_dt = _dt_strings(due)
-        with connection.cursor() as cur:
-            _temp_table(
-                cur,
-                "sla_tmp_clock",
-                f"id bigint primary key, due_at {_ts_type()}, seconds bigint, calendar varchar(100)",
-            )
-            _bulk_insert(
-                cur,
-                "sla_tmp_clock",
-                ("id", "due_at", "seconds", "calendar"),
-                list(zip(ids.tolist(), due_dt, seconds.tolist(), cals, strict=True)),
-            )
-            cur.execute(
-                "UPDATE sla_clock SET due_at = t.due_at, seconds = t.seconds, calendar = t.calendar "
-                "FROM sla_tmp_clock t WHERE sla_clock.id = t.id"
-            )
-            cur.execute(
-                "UPDATE sla_ticket SET next_deadline = (SELECT MIN(c.due_at) FROM sla_clock c "
-                "WHERE c.ticket_id = sla_ticket.ticket_id AND c.running_since IS NOT NULL) "
-                "WHERE ticket_id IN (SELECT c2.ticket_id FROM sla_clock c2 "
-                "JOIN sla_tmp_clock t2 ON t2.id = c2.id)"
-            )
-            # Timers: the breach timer of each clock, then every rule's threshold.
-            t_keys: list[str] = []
-            t_due: list[int] = []
-            t_kind: list[str] = []
-            t_ticket: list[int] = []
-            t_ckey: list[str] = []
-            t_cycle: list[int] = []
-            t_rule: list[int | None] = []
-            due_list = due.tolist()
-            for i, r in enumerate(rows):
-                if r[10] is None:
-                    t_keys.append(f"sla:{r[1]}:{r[2]}:{r[3]}:breach")
-                    t_due.append(due_list[i])
-                    t_kind.append(BREACH_KIND)
-                    t_ticket.append(r[1])
-                    t_ckey.append(r[2])
-                    t_cycle.append(r[3])
-                    t_rule.append(None)
-            for i, rule_id, at in _rule_timers(rows, seconds, consumed, since, due, cals):
-                r = rows[i]
-                t_keys.append(f"sla:{r[1]}:{r[2]}:{r[3]}:r{rule_id}")
-                t_due.append(at)
-                t_kind.append(THRESHOLD_KIND)
-                t_ticket.append(r[1])
-                t_ckey.append(r[2])
-                t_cycle.append(r[3])
-                t_rule.append(rule_id)
-            due_str = _dt_strings(np.asarray(t_due, dtype=np.int64))
-            _upsert_timers(
-                cur,
-                list(zip(t_keys, due_str, t_kind, t_ticket, t_ckey, t_cycle, t_rule, strict=True)),
-            )
+        _recompute_rows(rows, set(tids))
+        log.debug("recompute of %d clocks: %s", len(rows), PHASES)
         record(
             "sla.recomputed",
             "sla",
@@ -585,37 +694,286 @@ def recompute(
         return n
 
 
-def _rule_timers(rows, seconds, consumed, since, due, cals):
-    """(clock index, rule id, epoch) of every escalation rule threshold still ahead."""
-    target_ids = sorted({r[8] for r in rows if r[8] is not None})
-    rules_by_target: dict[int, list[EscalationRule]] = defaultdict(list)
-    for rule in EscalationRule.objects.filter(target_id__in=target_ids, active=True):
-        rules_by_target[rule.target_id].append(rule)
-    if not rules_by_target:
-        return
-    work: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        for rule in rules_by_target.get(r[8], ()):
-            work[(cals[i], rule.pk)].append(i)
-    rule_obj = {rule.pk: rule for rs in rules_by_target.values() for rule in rs}
-    for (cal_name, rule_id), idx_list in work.items():
-        rule = rule_obj[rule_id]
+def _epoch_sql(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS bigint)"
+    return f"CAST(strftime('%%s', {column}) AS INTEGER)"
+
+
+def _epochs(values: list[int | None]) -> np.ndarray:
+    return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=len(values))
+
+
+# Seconds spent per phase of the last recompute (a debug log line; the benchmark prints it).
+PHASES: dict[str, float] = {}
+
+
+_MARK = [0.0]
+
+
+def _phase(name: str) -> None:
+    t = time.perf_counter()
+    PHASES[name] = round(t - _MARK[0], 3)
+    _MARK[0] = t
+
+
+def _recompute_rows(rows: list[tuple], tids: set[int]) -> None:
+    (
+        ids,
+        tickets,
+        ckeys,
+        cycles,
+        old_secs,
+        consumed_l,
+        since_l,
+        old_cals,
+        tgt_ids,
+        ahs,
+        breached_l,
+        old_due_l,
+        old_steps,
+    ) = (list(col) for col in zip(*rows, strict=True))
+    n = len(rows)
+    targets: dict[int, tuple[int, str]] = {}
+    if tids:
+        for t in Target.objects.filter(pk__in=tids).select_related("calendar"):
+            name = t.calendar.name if (t.business and t.calendar_id) else "24x7"
+            targets[t.pk] = (t.seconds, name)
+    seconds = np.asarray(old_secs, dtype=np.int64)
+    old_seconds = seconds.copy()
+    consumed = np.asarray(consumed_l, dtype=np.int64)
+    since = _epochs(since_l)
+    old_due = _epochs(old_due_l)
+    cals = list(old_cals)
+    if targets:
+        for i, tg in enumerate(tgt_ids):
+            spec = targets.get(tg)
+            if spec is not None:
+                seconds[i] = spec[0]
+                if not ahs[i]:
+                    cals[i] = spec[1]
+    due = np.empty(n, dtype=np.int64)
+    by_cal: dict[str, list[int]] = defaultdict(list)
+    for i, name in enumerate(cals):
+        by_cal[name].append(i)
+    rem = seconds - consumed
+    for name, idx_list in by_cal.items():
         idx = np.asarray(idx_list, dtype=np.int64)
-        if rule.threshold == EscalationRule.Threshold.PERCENT:
+        due[idx] = get_calendar(name).add_many(since[idx], np.maximum(rem[idx], 0))
+    # A clock already over its (new) target: due = its breach instant, or since.
+    for i in np.nonzero(rem <= 0)[0].tolist():
+        b = breached_l[i]
+        due[i] = b if b is not None else since[i]
+
+    # The pending step of each clock, and its due time.
+    steps_of: dict[int | None, dict[str, policies.RuleSpec | None]] = {}
+    for tg in set(tgt_ids):
+        steps_of[tg] = dict(steps_for(tg))
+    new_steps = list(old_steps)
+    step_due = np.full(n, -1, dtype=np.int64)
+    general = [
+        i
+        for i in range(n)
+        if tgt_ids[i] in tids or (old_steps[i] and old_steps[i] not in steps_of[tgt_ids[i]])
+    ]
+    if general:
+        fired = _fired_steps(sorted({tickets[i] for i in general}))
+        for i in general:
+            c = cs.ClockState(
+                key=ckeys[i],
+                role="",
+                kind="",
+                seconds=int(seconds[i]),
+                calendar=get_calendar(cals[i]),
+                calendar_name=cals[i],
+                pause_statuses=frozenset(),
+                cycle=cycles[i],
+                started_at=0,
+                running_since=int(since[i]),
+                consumed=int(consumed[i]),
+                due=int(due[i]),
+                breached_at=breached_l[i],
+                target_id=tgt_ids[i],
+            )
+            prefix = timer_key(tickets[i], ckeys[i], cycles[i], "")
+            nxt = next_step(c, fired.get(prefix, set()))
+            new_steps[i] = nxt[0] if nxt else ""
+            step_due[i] = nxt[2] if nxt else -1
+    general_set = set(general)
+    # The fast path, vectorised per (calendar, step): the step stays, its due time moves.
+    work: dict[tuple[str, str, int | None], list[int]] = defaultdict(list)
+    for i in range(n):
+        if i not in general_set and old_steps[i]:
+            work[(cals[i], old_steps[i], tgt_ids[i])].append(i)
+    for (cal_name, step, tg), idx_list in work.items():
+        idx = np.asarray(idx_list, dtype=np.int64)
+        rule = steps_of[tg][step]
+        if rule is None or (
+            rule.threshold == EscalationRule.Threshold.PERCENT and rule.value >= 100
+        ):
+            step_due[idx] = due[idx]
+        elif rule.threshold == EscalationRule.Threshold.PERCENT:
             need = np.ceil(seconds[idx] * rule.value / 100).astype(np.int64)
-            todo = need > consumed[idx]
-            if rule.value >= 100:
-                at = due[idx]
-            else:
-                at = get_calendar(cal_name).add_many(
-                    since[idx], np.maximum(need - consumed[idx], 0)
-                )
+            step_due[idx] = get_calendar(cal_name).add_many(
+                since[idx], np.maximum(need - consumed[idx], 0)
+            )
         else:
-            todo = np.ones(idx.size, dtype=bool)
-            at = due[idx] + rule.value
-        for i, a, ok in zip(idx.tolist(), at.tolist(), todo.tolist(), strict=True):
-            if ok:
-                yield i, rule_id, a
+            step_due[idx] = due[idx] + rule.value
+
+    changed = (due != old_due) | (seconds != old_seconds)
+    ch_idx = [
+        i for i in range(n) if changed[i] or cals[i] != old_cals[i] or new_steps[i] != old_steps[i]
+    ]
+    if not ch_idx:
+        return
+    due_s = _dt_strings(due[ch_idx])
+    if tids or any(new_steps[i] != old_steps[i] for i in ch_idx):
+        # a policy edit may change the seconds, the calendar and the step too
+        sec_l = seconds[ch_idx].tolist()
+        clock_cols = [
+            ("due_at", _ts_type()),
+            ("seconds", "bigint"),
+            ("calendar", "varchar(100)"),
+            ("step", "varchar(40)"),
+        ]
+        clock_rows = [
+            (ids[i], due_s[j], sec_l[j], cals[i], new_steps[i]) for j, i in enumerate(ch_idx)
+        ]
+    else:  # a calendar edit moves due times only
+        clock_cols = [("due_at", _ts_type())]
+        clock_rows = [(ids[i], due_s[j]) for j, i in enumerate(ch_idx)]
+    t_idx = [i for i in ch_idx if new_steps[i]]
+    t_due = _dt_strings(step_due[t_idx])
+    timer_rows = [
+        (timer_key(tickets[i], ckeys[i], cycles[i], new_steps[i]), t_due[j])
+        for j, i in enumerate(t_idx)
+    ]
+    gone = [
+        timer_key(tickets[i], ckeys[i], cycles[i], old_steps[i])
+        for i in ch_idx
+        if old_steps[i] and old_steps[i] != new_steps[i]
+    ]
+    _phase("compute")
+    with connection.cursor() as cur:
+        _bulk_update(
+            cur,
+            "sla_clock",
+            ("id", "bigint"),
+            clock_cols,
+            clock_rows,
+        )
+        _phase("clocks")
+        _update_next_deadlines(cur, sorted({tickets[i] for i in ch_idx}))
+        _phase("next_deadlines")
+        if gone:
+            _bulk_update(
+                cur,
+                "sla_timer",
+                ("key", "varchar(200)"),
+                [],
+                [(k,) for k in gone],
+                set_sql="cancelled_at = %s, claimed_until = NULL",
+                set_params=[connection.ops.adapt_datetimefield_value(now())],
+                where="sla_timer.fired_at IS NULL AND sla_timer.cancelled_at IS NULL",
+            )
+        if timer_rows:
+            moved = _bulk_update(
+                cur,
+                "sla_timer",
+                ("key", "varchar(200)"),
+                [("due_at", _ts_type())],
+                timer_rows,
+                set_sql="cancelled_at = NULL, failed_at = NULL, claimed_until = NULL, "
+                "attempts = 0, last_error = ''",
+                where="sla_timer.fired_at IS NULL",
+            )
+            _phase("timers")
+            if moved < len(timer_rows):
+                _insert_missing_timers(
+                    cur,
+                    [
+                        (
+                            timer_key(tickets[i], ckeys[i], cycles[i], new_steps[i]),
+                            t_due[j],
+                            _kind_of(new_steps[i]),
+                            tickets[i],
+                            ckeys[i],
+                            cycles[i],
+                            new_steps[i],
+                        )
+                        for j, i in enumerate(t_idx)
+                    ],
+                )
+
+
+def _fired_steps(ticket_ids: list[int]) -> dict[str, set[str]]:
+    """Fired SLA steps per clock cycle (key prefix ``sla:<ticket>:<clock>:<cycle>:``)."""
+    from .models import Timer
+
+    out: dict[str, set[str]] = defaultdict(set)
+    for lo in range(0, len(ticket_ids), 900):
+        for key in Timer.objects.filter(
+            subject_type="ticket",
+            subject_id__in=ticket_ids[lo : lo + 900],
+            kind__in=[BREACH_KIND, THRESHOLD_KIND],
+            fired_at__isnull=False,
+        ).values_list("key", flat=True):
+            prefix, _, step = key.rpartition(":")
+            out[prefix + ":"].add(step)
+    return out
+
+
+def _bulk_update(
+    cur,
+    table: str,
+    match: tuple[str, str],
+    cols: list[tuple[str, str]],
+    rows: list[tuple],
+    *,
+    set_sql: str = "",
+    set_params: list | None = None,
+    where: str = "",
+) -> int:
+    """UPDATE ``table`` from rows (match value first, then ``cols``); returns the count.
+
+    PostgreSQL: COPY into a temporary table and one UPDATE ... FROM. SQLite: an
+    executemany of the one-row UPDATE (an indexed lookup each, no temporary table)."""
+    if not rows:
+        return 0
+    sets = [f"{c} = t.{c}" for c, _ in cols]
+    if connection.vendor == "postgresql":
+        tmp = f"sla_tmp_{table}"
+        _temp_table(
+            cur,
+            tmp,
+            ", ".join([f"{match[0]} {match[1]} primary key"] + [f"{c} {t}" for c, t in cols]),
+        )
+        _bulk_insert(cur, tmp, (match[0],) + tuple(c for c, _ in cols), rows)
+        cur.execute(
+            f"UPDATE {table} SET {', '.join(sets + ([set_sql] if set_sql else []))} FROM {tmp} t "
+            f"WHERE {table}.{match[0]} = t.{match[0]}" + (f" AND {where}" if where else ""),
+            list(set_params or []),
+        )
+        return cur.rowcount
+    sets = [f"{c} = %s" for c, _ in cols] + ([set_sql] if set_sql else [])
+    extra = list(set_params or [])
+    sql = f"UPDATE {table} SET {', '.join(sets)} WHERE {match[0]} = %s" + (
+        f" AND {where}" if where else ""
+    )
+    cur.executemany(sql, [(*r[1:], *extra, r[0]) for r in rows])
+    return cur.rowcount
+
+
+def _update_next_deadlines(cur, ticket_ids: list[int]) -> None:
+    _temp_table(cur, "sla_tmp_ticket", "ticket_id bigint primary key")
+    _bulk_insert(cur, "sla_tmp_ticket", ("ticket_id",), [(t,) for t in ticket_ids])
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    cur.execute(
+        "UPDATE sla_ticket SET next_deadline = m.d FROM (SELECT c.ticket_id, MIN(c.due_at) AS d "
+        "FROM sla_clock c JOIN sla_tmp_ticket x ON x.ticket_id = c.ticket_id "
+        "WHERE c.running_since IS NOT NULL GROUP BY c.ticket_id) m "
+        f"WHERE sla_ticket.ticket_id = m.ticket_id AND sla_ticket.next_deadline {distinct} m.d"
+    )
 
 
 def _dt_strings(epochs) -> list[str]:
@@ -628,43 +986,34 @@ def _dt_strings(epochs) -> list[str]:
     return np.char.replace(arr, "T", " ").tolist()
 
 
-def _upsert_timers(cur, timer_rows: list[tuple]) -> None:
-    """Move the unfired timers of these keys; create the missing ones.
+def _insert_missing_timers(cur, timer_rows: list[tuple]) -> None:
+    """Create the pending timers that do not exist yet.
 
-    Rows: (key, due_at literal, kind, ticket_id, clock key, cycle, rule_id or None).
+    Rows: (key, due_at literal, kind, ticket_id, clock key, cycle, step).
     """
-    if not timer_rows:
-        return
     _temp_table(
         cur,
         "sla_tmp_timer",
         f"key varchar(200) primary key, due_at {_ts_type()}, kind varchar(60), "
-        "ticket_id bigint, ckey varchar(60), cycle integer, rule_id bigint",
+        "ticket_id bigint, ckey varchar(60), cycle integer, step varchar(40)",
     )
     _bulk_insert(
         cur,
         "sla_tmp_timer",
-        ("key", "due_at", "kind", "ticket_id", "ckey", "cycle", "rule_id"),
+        ("key", "due_at", "kind", "ticket_id", "ckey", "cycle", "step"),
         timer_rows,
     )
-    cur.execute(
-        "UPDATE sla_timer SET due_at = t.due_at, cancelled_at = NULL, failed_at = NULL, "
-        "claimed_until = NULL, attempts = 0, last_error = '' "
-        "FROM sla_tmp_timer t WHERE sla_timer.key = t.key AND sla_timer.fired_at IS NULL "
-        "AND sla_timer.due_at <> t.due_at"
+    obj = "jsonb_build_object" if connection.vendor == "postgresql" else "json_object"
+    rule_id = (
+        "CAST(SUBSTR(t.step, 2) AS bigint)"
+        if connection.vendor == "postgresql"
+        else "CAST(SUBSTR(t.step, 2) AS INTEGER)"
     )
-    if connection.vendor == "postgresql":
-        payload = (
-            "CASE WHEN t.rule_id IS NULL THEN jsonb_build_object('ticket_id', t.ticket_id, "
-            "'key', t.ckey, 'cycle', t.cycle) ELSE jsonb_build_object('ticket_id', t.ticket_id, "
-            "'key', t.ckey, 'cycle', t.cycle, 'rule_id', t.rule_id) END"
-        )
-    else:
-        payload = (
-            "CASE WHEN t.rule_id IS NULL THEN json_object('ticket_id', t.ticket_id, "
-            "'key', t.ckey, 'cycle', t.cycle) ELSE json_object('ticket_id', t.ticket_id, "
-            "'key', t.ckey, 'cycle', t.cycle, 'rule_id', t.rule_id) END"
-        )
+    payload = (
+        f"CASE WHEN t.step = 'breach' THEN {obj}('ticket_id', t.ticket_id, 'key', t.ckey, "
+        f"'cycle', t.cycle, 'step', t.step) ELSE {obj}('ticket_id', t.ticket_id, 'key', t.ckey, "
+        f"'cycle', t.cycle, 'step', t.step, 'rule_id', {rule_id}) END"
+    )
     created = connection.ops.adapt_datetimefield_value(now())
     cur.execute(
         "INSERT INTO sla_timer (subject_type, subject_id, kind, due_at, key, payload, attempts, "

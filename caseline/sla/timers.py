@@ -359,12 +359,20 @@ def claim_and_fire(limit: int = DEFAULT_LIMIT) -> int:
 def fire_all_due(
     limit: int = DEFAULT_LIMIT, *, should_stop: Callable[[], bool] | None = None
 ) -> int:
-    """Fire batches until fewer than ``limit`` rows were due; returns how many fired."""
+    """Fire batches until nothing is due any more; returns how many fired.
+
+    A handler may schedule a timer that is already due (the SLA clocks chain their steps:
+    a breach schedules its after-breach rules), so a short batch that fired something is
+    followed by another look."""
     total = 0
     while True:
         claimed, fired = fire_batch(limit)
         total += fired
-        if claimed < limit or (should_stop is not None and should_stop()):
+        if should_stop is not None and should_stop():
+            return total
+        if claimed < limit and (
+            not fired or not _claimable(now()).filter(due_at__lte=now()).exists()
+        ):
             return total
 
 

@@ -406,6 +406,7 @@ def add_message(request: HttpRequest, ticket_id: int, payload: MessageIn):
             body_html=payload.body_html,
             attachments=attachments,
             channel=Channel.WEB if user.is_customer else Channel.API,
+            actionable=payload.actionable,
         )
         if payload.eta is not None:
             from caseline.eta.services import promise

@@ -444,6 +444,12 @@ class MessageIn(Schema):
         description="public staff replies on open tickets: the next step is promised by "
         "this time (future, with a UTC offset); see docs/eta.md",
     )
+    actionable: bool | None = Field(
+        None,
+        description="public staff replies: whether this reply is the actionable response "
+        "of the SLA (absent: every reply except the first bare acknowledgement); see "
+        "docs/sla.md",
+    )
 
 
 class AttachmentOut(Schema):

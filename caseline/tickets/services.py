@@ -551,6 +551,7 @@ def create_ticket(
     attachments: Iterable[tuple[str, str, bytes]] = (),
     external_id: str = "",
     email_message_id: str = "",
+    savepoint: bool = True,
 ) -> Ticket:
     """Create a ticket with its first public message (authored by the requester, also
     when an agent logs it on the customer's behalf: the agent is the audit actor), then
@@ -567,7 +568,12 @@ def create_ticket(
     published last, so subscribers see the triaged and assigned ticket.
 
     The returned ticket carries ``known_details`` (tags, custom field values, CCs, links
-    and the requester's email as written) so a caller can answer without reading it again.
+    and the requester's email as written) so a caller can answer without reading it again,
+    and ``first_message`` (the Message row created with it).
+
+    ``savepoint=False`` is for a caller that holds a transaction which any failure here
+    rolls back entirely anyway (the mail ingest): no SAVEPOINT/RELEASE round trips. Do not
+    use it when the caller catches the refusal and goes on in the same transaction.
     """
     tags = list(tags or ())
     ccs = list(ccs or ())
@@ -586,7 +592,7 @@ def create_ticket(
                 "external_id": external_id,
             },
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         return _create_ticket(
             actor=actor,
             requester=requester,
@@ -815,6 +821,7 @@ def _create_ticket(
                 },
             )
         )
+    ticket.first_message = message
     ticket.known_details = {
         "tags": list(tag_names),
         "custom_fields": {
@@ -1082,6 +1089,7 @@ def add_message(
     attachments: Iterable[tuple[str, str, bytes]] = (),
     channel: str = Channel.WEB,
     email_message_id: str = "",
+    actionable: bool | None = None,
     _system: bool = False,
 ) -> Message:
     """Add a public reply or internal note.
@@ -1156,6 +1164,8 @@ def add_message(
                 "author_role": "customer" if customer else "staff",
                 "channel": channel,
                 "attachments": [a.pk for a in stored],
+                # SLA: an explicit "actionable" flag on a staff reply (docs/sla.md)
+                **({"actionable": bool(actionable)} if actionable is not None else {}),
             },
         )
         if kind == Message.Kind.PUBLIC and not _system:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pytest
 from hypothesis import given, note
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 from caseline.clock import NeverOpenError, epoch_of
 
 from .oracle import Oracle
-from .strategies import anchors, any_calendars
+from .strategies import ZONES, anchors, any_calendars
 
 pytestmark = pytest.mark.pure
 
@@ -148,3 +152,39 @@ def test_engine_agrees_with_oracle(case) -> None:  # type: ignore[no-untyped-def
             want = p
         if want is not None:
             assert cal.next_open_ts(p) == want
+
+
+@given(
+    anchors(),
+    st.sampled_from(
+        [*ZONES, "Asia/Kathmandu", "America/St_Johns", "Europe/Dublin", "Pacific/Apia"]
+    ),
+    st.integers(0, 1),
+    st.integers(0, 999_999),
+    st.none() | st.tuples(st.integers(0, 23), st.integers(0, 59)),
+)
+def test_epoch_of_equals_floor_timestamp(anchor, key, fold, micro, wall) -> None:  # type: ignore[no-untyped-def]
+    """The field-based epoch_of (offset cached per zone and hour) is exactly
+    floor(timestamp()), for repeated and nonexistent wall times, both folds."""
+    a, _hint = anchor
+    local = a.astimezone(ZoneInfo(key)).replace(fold=fold, microsecond=micro)
+    if wall is not None:  # any wall time that day: may fall into a gap or a repeated hour
+        local = local.replace(hour=wall[0], minute=wall[1])
+    for v in (local, local.replace(tzinfo=timezone(timedelta(hours=-3, minutes=-30)))):
+        assert epoch_of(v) == math.floor(v.timestamp())
+        assert epoch_of(v) == epoch_of(v)  # the cached answer agrees with the first
+
+
+@given(scenario(), st.integers(0, 40 * 3600), st.sampled_from(ZONES))
+def test_add_on_aware_local_datetimes_matches_add_ts(sc, s, key) -> None:  # type: ignore[no-untyped-def]
+    cal, a = sc
+    local = datetime.fromtimestamp(a, ZoneInfo(key))
+    try:
+        cal.add_ts(a, s)
+    except NeverOpenError:
+        with pytest.raises(NeverOpenError):
+            cal.add(local, s)
+        return
+    due = cal.add(local, s)
+    assert due.tzinfo is UTC and epoch_of(due) == cal.add_ts(a, s)
+    assert cal.between(local, due) == cal.between_ts(a, epoch_of(due))

@@ -75,6 +75,17 @@ def make_mail(
     return ("\r\n".join(lines) + "\r\n\r\n" + body.replace("\n", "\r\n") + "\r\n").encode()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_mail_caches():
+    """The ingest path's per-process caches must not carry rows of an earlier test
+    (its transaction was rolled back without any post_save/post_delete)."""
+    from caseline.mail import cache
+
+    cache.clear_all()
+    yield
+    cache.clear_all()
+
+
 @pytest.fixture
 def mail():
     return make_mail

@@ -19,6 +19,7 @@ from caseline.tickets import services as tickets
 from caseline.tickets.models import Ticket
 
 MON_0900_NY = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 EST
+PENDING_Q = {"fired_at__isnull": True, "cancelled_at__isnull": True, "failed_at__isnull": True}
 
 
 @pytest.fixture
@@ -97,7 +98,16 @@ def test_ticket_clocks_follow_the_timeline(world, clock_at):
     assert c["sales_consultant:acknowledge"].due_at == MON_0900_NY + timedelta(minutes=15)
     sla = TicketSla.objects.get(ticket=t)
     assert sla.next_deadline == MON_0900_NY + timedelta(minutes=15)
-    assert Timer.objects.filter(key=f"sla:{t.pk}:support_engineer:acknowledge:1:breach").exists()
+    # One pending timer per clock: the SE acknowledgement's next step is its 75 % rule.
+    ack_timers = Timer.objects.filter(key__startswith=f"sla:{t.pk}:support_engineer:acknowledge:1:")
+    rule75 = Target.objects.get(
+        policy__name="Support engineer (default)", kind="acknowledge"
+    ).rules.get(threshold="percent")
+    (pending,) = ack_timers
+    assert pending.key.endswith(f":r{rule75.pk}") and pending.state == "pending"
+    assert pending.due_at == MON_0900_NY + timedelta(minutes=45)
+    assert Clock.objects.get(ticket=t, key="support_engineer:acknowledge").step == f"r{rule75.pk}"
+    assert Timer.objects.filter(subject_id=t.pk, **PENDING_Q).count() == 5  # one per clock
 
     clock_at.advance(600)
     tickets.add_message(t, actor=world["sc"], kind="public", body_text="On it, looping in support.")
@@ -113,8 +123,8 @@ def test_ticket_clocks_follow_the_timeline(world, clock_at):
     assert c["support_engineer:acknowledge"].state == "fulfilled"
     assert c["support_engineer:acknowledge"].elapsed == 1200
     assert c["support_engineer:actionable"].state == "active"  # the bare acknowledgement
-    breach = Timer.objects.get(key=f"sla:{t.pk}:support_engineer:acknowledge:1:breach")
-    assert breach.cancelled_at is not None
+    assert [x.state for x in ack_timers.all()] == ["cancelled"]
+    assert Clock.objects.get(ticket=t, key="support_engineer:acknowledge").step == ""
 
     clock_at.advance(1800)
     tickets.update_ticket(t, actor=world["agent"], status="pending")
@@ -346,8 +356,15 @@ def test_calendar_api_validates_and_recomputes(world, clock_at, api_client, make
     assert after > before
     row = Clock.objects.get(ticket=t, key="support_engineer:resolution")
     assert row.due_at == after
-    timer = Timer.objects.get(key=f"sla:{t.pk}:support_engineer:resolution:1:breach")
-    assert timer.due_at == after
+    # The clock's one pending timer (its 75 % step) moved with the calendar.
+    (timer,) = Timer.objects.filter(
+        key__startswith=f"sla:{t.pk}:support_engineer:resolution:1:", **PENDING_Q
+    )
+    assert timer.key == f"sla:{t.pk}:support_engineer:resolution:1:{row.step}"
+    assert row.step.startswith("r")
+    assert timer.due_at == calendars.get_calendar("amer-business").add(
+        row.running_since, 54 * 3600 - row.consumed
+    )
     assert AuditEvent.objects.filter(type="sla.recomputed").exists()
 
     assert lead.delete(f"/api/v1/sla/calendars/{amer.pk}").status_code == 409
