@@ -802,9 +802,9 @@ def _recompute_rows(rows: list[tuple], tids: set[int]) -> None:
     general_set = set(general)
     # The fast path, vectorised per (calendar, step): the step stays, its due time moves.
     work: dict[tuple[str, str, int | None], list[int]] = defaultdict(list)
-    for i in range(n):
-        if i not in general_set and old_steps[i]:
-            work[(cals[i], old_steps[i], tgt_ids[i])].append(i)
+    for i, key in enumerate(zip(cals, old_steps, tgt_ids, strict=True)):
+        if key[1] and i not in general_set:
+            work[key].append(i)
     for (cal_name, step, tg), idx_list in work.items():
         idx = np.asarray(idx_list, dtype=np.int64)
         rule = steps_of[tg][step]
@@ -821,9 +821,14 @@ def _recompute_rows(rows: list[tuple], tids: set[int]) -> None:
             step_due[idx] = due[idx] + rule.value
 
     changed = (due != old_due) | (seconds != old_seconds)
-    ch_idx = [
-        i for i in range(n) if changed[i] or cals[i] != old_cals[i] or new_steps[i] != old_steps[i]
-    ]
+    if tids or general:  # the calendar, the step may change too
+        ch_idx = [
+            i
+            for i in range(n)
+            if changed[i] or cals[i] != old_cals[i] or new_steps[i] != old_steps[i]
+        ]
+    else:  # a calendar edit: only due times move
+        ch_idx = np.nonzero(changed)[0].tolist()
     if not ch_idx:
         return
     due_s = _dt_strings(due[ch_idx])
