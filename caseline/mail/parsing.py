@@ -31,6 +31,7 @@ from typing import Any
 import nh3
 
 from caseline.text import QUOTE_CLASSES, QUOTE_IDS, html_to_text
+from caseline.text.html import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, CONTENT_REMOVED, URL_SCHEMES
 
 __all__ = [
     "Address",
@@ -551,67 +552,13 @@ def _walk(part: Message, into: _Collector, depth: int = 0) -> None:
 
 # --------------------------------------------------------------------------- HTML
 
-_ALLOWED_TAGS = {
-    "a",
-    "abbr",
-    "b",
-    "blockquote",
-    "br",
-    "caption",
-    "cite",
-    "code",
-    "dd",
-    "del",
-    "div",
-    "dl",
-    "dt",
-    "em",
-    "font",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "i",
-    "img",
-    "ins",
-    "kbd",
-    "li",
-    "ol",
-    "p",
-    "pre",
-    "q",
-    "s",
-    "samp",
-    "small",
-    "span",
-    "strike",
-    "strong",
-    "sub",
-    "sup",
-    "table",
-    "tbody",
-    "td",
-    "tfoot",
-    "th",
-    "thead",
-    "tr",
-    "u",
-    "ul",
-}
-_ALLOWED_ATTRIBUTES = {
-    "*": {"title", "lang", "dir"},
-    "a": {"href"},
-    "img": {"src", "alt", "width", "height"},
-    "td": {"colspan", "rowspan", "align"},
-    "th": {"colspan", "rowspan", "align", "scope"},
-    "ol": {"start"},
-    "blockquote": {"cite", "type"},
-    # kept so the quote stripper can still find the clients' quote containers
-    "div": {"class", "id", "style"},
-}
+# The product's allowlist (caseline/text/html.py), plus what mail needs on top: <font>
+# (old clients style with it), blockquote type="cite", and the class/id/style of the
+# clients' quote containers so the quote stripper can still find them.
+_ALLOWED_TAGS = set(ALLOWED_TAGS) | {"font"}
+_ALLOWED_ATTRIBUTES = {k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()}
+_ALLOWED_ATTRIBUTES["blockquote"] = _ALLOWED_ATTRIBUTES["blockquote"] | {"type"}
+_ALLOWED_ATTRIBUTES["div"] = {"class", "id", "style"}
 # The only style kept: Outlook's "From:/Sent:" separator border (a quote marker).
 _OUTLOOK_SEPARATOR = re.compile(r"border-top\s*:\s*solid\s+#(?:e1e1e1|b5c4df)[^;\"'<>]*", re.I)
 
@@ -630,9 +577,9 @@ def _attribute_filter(element: str, attribute: str, value: str) -> str | None:
 
 _cleaner = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
-    clean_content_tags={"script", "style", "template", "noscript", "iframe", "object", "head"},
+    clean_content_tags=set(CONTENT_REMOVED),
     attributes=_ALLOWED_ATTRIBUTES,
-    url_schemes={"http", "https", "mailto", "cid"},
+    url_schemes=set(URL_SCHEMES),
     link_rel="noopener noreferrer",
     strip_comments=True,
     attribute_filter=_attribute_filter,
