@@ -13,3 +13,4 @@ class EtaConfig(AppConfig):
 
         events.subscribe("ticket.message_added", handlers.on_message_added)
         events.subscribe("ticket.solved", handlers.on_ticket_solved)
+        events.subscribe("ticket.assigned", handlers.on_assigned)

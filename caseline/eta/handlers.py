@@ -30,6 +30,17 @@ def on_ticket_solved(event: DomainEvent) -> None:
     services.meet(event.subject_id, at=event.at, reason="solved", actor=None)
 
 
+def on_assigned(event: DomainEvent) -> None:
+    """The pending ETA follows the ticket: reassigned, its reminder goes to the new
+    assignee (unassigning keeps the previous owner)."""
+    change = (event.data.get("changes") or {}).get("assignee")
+    if not change or change[1] is None:
+        return
+    ETA.objects.filter(ticket_id=event.subject_id, status=ETA.Status.PENDING).exclude(
+        owner_id=change[1]
+    ).update(owner_id=change[1])
+
+
 def _pending(timer: Timer) -> ETA | None:
     return (
         ETA.objects.select_for_update(of=("self",))

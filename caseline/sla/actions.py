@@ -6,8 +6,11 @@ The SLA engine's threshold timer handler calls::
 
 inside the clock's claiming transaction. Actions (``ACTION_NAMES``):
 
-* ``notify`` -- ``params {"to": ["assignee", "team_lead", "manager", "escalation_manager"]}``
-  (default: assignee and team lead): one outbox email to those people;
+* ``notify`` -- ``params {"to": ["assignee", "team_lead", "manager", "escalation_manager",
+  "on_duty"]}`` (default: assignee and team lead): one outbox email to those people;
+  ``on_duty`` = the engineers on duty now on the rota of the ticket's region
+  (``caseline.oncall.queries.on_duty``; the assignee's, else the team's, else the
+  organization's region; without a region or nobody on duty there: every region's);
 * ``raise_priority`` -- one step up (low -> normal -> high -> urgent), or ``{"to": "urgent"}``
   (never lowers);
 * ``reassign_next_region`` -- to the on-duty engineer of the next region of the
@@ -37,7 +40,15 @@ from typing import Any
 from django.db import transaction
 
 ACTION_NAMES: tuple[str, ...] = ("notify", "raise_priority", "reassign_next_region", "hand_to_sme")
-NOTIFY_ROLES: tuple[str, ...] = ("assignee", "team_lead", "manager", "escalation_manager")
+NOTIFY_ROLES: tuple[str, ...] = (
+    "assignee",
+    "team_lead",
+    "manager",
+    "escalation_manager",
+    "on_duty",
+)
+# An escalation rule's ``params["when"]``: the clock cycles it runs for.
+WHEN_VALUES: tuple[str, ...] = ("always", "after_hours", "business_hours")
 DEFAULT_NOTIFY: tuple[str, ...] = ("assignee", "team_lead")
 PRIORITY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
 EVENT = "sla.action_fired"
@@ -146,7 +157,27 @@ def recipients(t, roles: list[str]) -> dict[str, list]:
             out[role] = _staff_in_role(R.SUPPORT_MANAGER, region)
         elif role == "escalation_manager":
             out[role] = _staff_in_role(R.ESCALATION_MANAGER, region)
+        elif role == "on_duty":
+            out[role] = _on_duty(region)
     return out
+
+
+def _on_duty(region) -> list:
+    """Who is on duty now on the rota of ``region`` (else of any region)."""
+    from caseline.accounts.models import Region
+    from caseline.oncall import queries as oncall
+    from caseline.timesource import now
+
+    moment = now()
+    people = [u for u in oncall.on_duty(region, moment) if u.is_active] if region else []
+    if people:
+        return people
+    seen: list = []
+    for r in Region.objects.order_by("handoff_order", "code"):
+        for u in oncall.on_duty(r, moment):
+            if u.is_active and u not in seen:
+                seen.append(u)
+    return seen
 
 
 def _notify(t, *, target: str, params: dict, at: datetime, key: str) -> dict[str, Any]:

@@ -105,14 +105,17 @@ from django.db import transaction  # noqa: E402
 from .models import Calendar, Clock, EscalationRule, Policy, Target, TicketSla  # noqa: E402
 
 
-def _after_config_change(calendars=(), target_ids=()) -> None:
-    """Admin edits go through the same cache invalidation and recompute as the API."""
+def _after_config_change(calendars=(), target_ids=(), rematch: bool = False) -> None:
+    """Admin edits go through the same cache invalidation, recompute and re-match as the
+    API."""
     from . import calendars as calmod
-    from .services import recompute
+    from .services import recompute, rematch_open
 
     calmod.invalidate()
     transaction.on_commit(calmod.invalidate)
     recompute(calendars=calendars, target_ids=target_ids)
+    if rematch:
+        rematch_open()
 
 
 class CalendarForm(forms.ModelForm):
@@ -181,6 +184,31 @@ class CalendarAdmin(admin.ModelAdmin):
 
         _after_config_change(calendars=_dependants(cal.name))
 
+    def has_delete_permission(self, request, obj=None):
+        from .config import calendar_users
+
+        if obj is not None and calendar_users(obj):
+            return False  # in use: the API answers 409 for the same reason
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        from .config import delete_calendar
+
+        delete_calendar(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        from django.contrib import messages
+
+        from caseline.errors import Conflict
+
+        from .config import delete_calendar
+
+        for cal in queryset:
+            try:
+                delete_calendar(cal, request.user)
+            except Conflict as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
 
 class EscalationRuleInline(admin.TabularInline):
     model = EscalationRule
@@ -206,7 +234,20 @@ class PolicyAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         policy = form.instance
         Policy.objects.filter(pk=policy.pk).update(updated_at=now())
-        _after_config_change(target_ids=list(policy.targets.values_list("pk", flat=True)))
+        _after_config_change(
+            target_ids=list(policy.targets.values_list("pk", flat=True)), rematch=True
+        )
+
+    def delete_model(self, request, obj):
+        from .config import delete_policy
+
+        delete_policy(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        from .config import delete_policy
+
+        for policy in queryset:
+            delete_policy(policy, request.user)
 
 
 @admin.register(Target)
@@ -221,7 +262,7 @@ class TargetAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         target = form.instance
         Policy.objects.filter(pk=target.policy_id).update(updated_at=now())
-        _after_config_change(target_ids=[target.pk])
+        _after_config_change(target_ids=[target.pk], rematch=True)
 
 
 @admin.register(Clock)

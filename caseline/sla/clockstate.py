@@ -16,7 +16,9 @@ Conventions (docs/sla.md has the full table and runnable examples):
   breached count as fulfilled); reopening resumes resolution and restarts the periodic
   update.
 * A change of severity, product area or organization re-matches the policies; clocks of the
-  same role and kind keep their elapsed time on the new target.
+  same role and kind keep their elapsed time on the new target. Matching is per role and
+  target kind (the first matching policy that has the kind); a clock whose kind no policy
+  applies any more is suspended with its elapsed time until one does again.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class Facts:
     has_assignee: bool = False
     has_sc: bool = False
     has_csm: bool = False
+    # The stored calendar named by the assignee's region (Region.shift_calendar), or "".
+    owner_calendar: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,22 @@ class PolicySpec:
 
 
 def match(policies: Sequence[PolicySpec], facts: Facts) -> tuple[TargetSpec, ...]:
-    """Per role, the targets of the first policy (by position, then id) that matches."""
-    chosen: dict[str, PolicySpec] = {}
+    """Per role and target kind, the target of the first policy (by position, then id)
+    that matches and has a target of that kind.
+
+    So a specific policy (Sev-1) need only name the targets it tightens: the others come
+    from the next matching policy (premium chat/phone, then the default), and a Sev-1
+    premium chat ticket gets the Sev-1 acknowledgement and the premium resolution."""
+    chosen: dict[str, TargetSpec] = {}
     for p in sorted(policies, key=lambda p: (p.position, p.id)):
-        if p.role not in chosen and p.matches(facts):
-            chosen[p.role] = p
-    return tuple(t for role in ROLES if role in chosen for t in chosen[role].targets)
+        if not p.matches(facts):
+            continue
+        for t in p.targets:
+            chosen.setdefault(t.key, t)
+    order = {k: i for i, k in enumerate(KINDS)}
+    return tuple(
+        sorted(chosen.values(), key=lambda t: (ROLES.index(t.role), order.get(t.kind, 99)))
+    )
 
 
 Matcher = Callable[[Facts], Sequence[TargetSpec]]
@@ -138,7 +152,7 @@ Matcher = Callable[[Facts], Sequence[TargetSpec]]
 @dataclass(frozen=True)
 class Event:
     """One timeline entry. ``type``: created, reply, note, status, severity, product_area,
-    organization, assigned.
+    organization, assigned, policy (the policies changed: re-match).
 
     ``author`` (reply/note): ``{"customer"}`` or ``{"staff", ...}`` plus ``"assignee"``,
     ``"sales_consultant"``, ``"customer_success_manager"`` when the staff author is the
@@ -182,6 +196,9 @@ class ClockState:
     breached_at: int | None = None
     policy_id: int | None = None
     target_id: int | None = None
+    # No matching policy has this target any more (a re-match): frozen with its elapsed
+    # time, ignored by every event, resumed when a policy with the target applies again.
+    suspended: bool = False
 
     @property
     def running(self) -> bool:
@@ -211,7 +228,7 @@ class ClockView:
     key: str
     role: str
     kind: str
-    state: str  # active | paused | fulfilled | breached
+    state: str  # active | paused | suspended | fulfilled | breached
     cycle: int
     seconds: int
     calendar: str
@@ -319,28 +336,60 @@ def _start_targets(
         clocks[spec.key] = c
 
 
+def _retarget(c: ClockState, spec: TargetSpec) -> ClockState:
+    """``c`` (halted) on the target ``spec``: its seconds, pause statuses and calendar.
+
+    A clock that started after hours stays on the after-hours calendar while the new target
+    has one (that target's); otherwise it moves to the target's calendar."""
+    c = replace(
+        c,
+        seconds=spec.seconds,
+        pause_statuses=spec.pause_statuses,
+        policy_id=spec.policy_id,
+        target_id=spec.target_id,
+        suspended=False,
+    )
+    if c.after_hours and spec.after_hours is not None:
+        return replace(c, calendar=spec.after_hours, calendar_name=spec.after_hours_name)
+    return replace(c, calendar=spec.calendar, calendar_name=spec.calendar_name, after_hours=False)
+
+
 def _rematch(state: TicketState, facts: Facts, matcher: Matcher, t: int) -> TicketState:
+    """Clocks after a change of the matched facts (or of the policies).
+
+    * a target that applies and has a clock: the clock keeps its elapsed time on the new
+      target (seconds, calendar, pause statuses); it runs unless the ticket is stopped or
+      in one of the new target's pause statuses (so a stale pause does not survive);
+    * a target that applies and has no clock: a clock starts (not on a solved/closed
+      ticket: nothing starts counting on a stopped ticket);
+    * a clock whose target no longer applies is suspended with its elapsed time, and
+      resumed by a later re-match that applies a target of the same role and kind.
+    """
     specs = {s.key: s for s in matcher(facts)}
+    stopped = facts.status in STOP_STATUSES
     clocks: dict[str, ClockState] = {}
+    for key, old in state.clocks.items():
+        if key in specs:
+            continue
+        if old.suspended:
+            clocks[key] = old
+        else:
+            halted = _halt(old, t)
+            clocks[key] = replace(halted, paused_at=None if halted.done else t, suspended=True)
     for key, spec in specs.items():
         old = state.clocks.get(key)
         if old is None:
-            _start_targets(clocks, [spec], facts, t)
+            if not stopped:
+                _start_targets(clocks, [spec], facts, t)
             continue
-        was_running = old.running
-        c = _halt(old, t)
-        c = replace(
-            c,
-            seconds=spec.seconds,
-            pause_statuses=spec.pause_statuses,
-            policy_id=spec.policy_id,
-            target_id=spec.target_id,
-        )
-        if not c.after_hours:
-            c = replace(c, calendar=spec.calendar, calendar_name=spec.calendar_name)
+        c = _retarget(_halt(old, t), spec)
         if not c.done and c.breached_at is None and c.consumed >= c.seconds:
             c = replace(c, breached_at=t)  # already over the new target
-        if was_running and not c.done:
+        if c.done or stopped:
+            pass
+        elif facts.status in c.pause_statuses:
+            c = replace(c, paused_at=old.paused_at if not old.running and old.paused_at else t)
+        else:
             c = _run(c, t)
         clocks[key] = c
     return replace(state, facts=facts, clocks=clocks)
@@ -367,7 +416,7 @@ def step(state: TicketState | None, event: Event, matcher: Matcher) -> TicketSta
             return state
         replied = set(state.replied)
         for key, c in list(clocks.items()):
-            if not fulfils(c.role, event.author, c.after_hours):
+            if c.suspended or not fulfils(c.role, event.author, c.after_hours):
                 continue
             if c.kind == ACTIONABLE:
                 actionable = event.actionable
@@ -382,9 +431,7 @@ def step(state: TicketState | None, event: Event, matcher: Matcher) -> TicketSta
             elif c.kind == UPDATE:
                 if facts.status in STOP_STATUSES:
                     continue
-                old = _fulfil(c, t) if not c.done else c
-                spec = _spec_of(old)
-                clocks[key] = _new_clock(spec, t, facts.status, cycle=c.cycle + 1)
+                clocks[key] = _new_clock(_spec_now(c, facts, matcher), t, facts.status, c.cycle + 1)
         for role in ROLES:
             if fulfils(role, event.author):
                 replied.add(role)
@@ -394,6 +441,8 @@ def step(state: TicketState | None, event: Event, matcher: Matcher) -> TicketSta
         new, old = event.status, facts.status
         facts = replace(facts, status=new)
         for key, c in list(clocks.items()):
+            if c.suspended:
+                continue
             if new in STOP_STATUSES:
                 if not c.done:
                     clocks[key] = _fulfil(c, t)
@@ -403,7 +452,8 @@ def step(state: TicketState | None, event: Event, matcher: Matcher) -> TicketSta
                     c = replace(c, fulfilled_at=None)
                     clocks[key] = replace(c, paused_at=t) if new in c.pause_statuses else _run(c, t)
                 elif c.kind == UPDATE:
-                    clocks[key] = _new_clock(_spec_of(c), t, new, cycle=c.cycle + 1)
+                    spec = _spec_now(c, facts, matcher)
+                    clocks[key] = _new_clock(spec, t, new, cycle=c.cycle + 1)
                 continue
             if c.done:
                 continue
@@ -415,15 +465,24 @@ def step(state: TicketState | None, event: Event, matcher: Matcher) -> TicketSta
 
     if event.type == "assigned":
         has = bool(event.assignee)
+        old_owner_cal = facts.owner_calendar
         facts = replace(facts, has_assignee=has)
+        if event.facts is not None:
+            facts = replace(facts, owner_calendar=event.facts.owner_calendar)
         for key, c in list(clocks.items()):
-            if c.kind != OWNER:
+            if c.kind != OWNER or c.suspended:
                 continue
             if has and not c.done:
                 clocks[key] = _fulfil(c, t)
             elif not has and c.done and facts.status not in STOP_STATUSES:
-                clocks[key] = _new_clock(_spec_of(c), t, facts.status, cycle=c.cycle + 1)
+                spec = _spec_now(c, facts, matcher)
+                clocks[key] = _new_clock(spec, t, facts.status, cycle=c.cycle + 1)
+        if facts.owner_calendar != old_owner_cal:  # the owner's calendar moves clocks
+            return _rematch(replace(state, clocks=clocks), facts, matcher, t)
         return replace(state, facts=facts, clocks=clocks)
+
+    if event.type == "policy":  # the policies changed: match the same facts again
+        return _rematch(replace(state, clocks=clocks), facts, matcher, t)
 
     if event.type in ("severity", "product_area", "organization"):
         new_facts = replace(
@@ -464,6 +523,16 @@ def _spec_of(c: ClockState) -> TargetSpec:
     )
 
 
+def _spec_now(c: ClockState, facts: Facts, matcher: Matcher) -> TargetSpec:
+    """The target a new cycle of ``c`` starts on: the one that applies now (with its
+    after-hours calendar, so every cycle chooses business or after-hours time again), or
+    the clock's own settings when no policy has it any more."""
+    for spec in matcher(facts):
+        if spec.key == c.key:
+            return spec
+    return _spec_of(c)
+
+
 def fold(events: Iterable[Event], matcher: Matcher) -> TicketState | None:
     state: TicketState | None = None
     for ev in sorted(events, key=lambda e: e.ts):  # stable: same-second events keep order
@@ -486,6 +555,8 @@ def view_clock(c: ClockState, now: datetime) -> ClockView:
         breached_at = c.due
     if breached_at is not None:
         state = "breached"
+    elif c.suspended and not c.done:
+        state = "suspended"
     elif c.done:
         state = "fulfilled"
     elif c.running:
@@ -531,4 +602,16 @@ def next_deadline(state: TicketState | None) -> datetime | None:
     if state is None:
         return None
     dues = [c.due for c in state.clocks.values() if c.running and c.due is not None]
+    return datetime.fromtimestamp(min(dues), UTC) if dues else None
+
+
+def upcoming_deadline(state: TicketState | None) -> datetime | None:
+    """The earliest due time of a running clock that has not breached."""
+    if state is None:
+        return None
+    dues = [
+        c.due
+        for c in state.clocks.values()
+        if c.running and c.due is not None and c.breached_at is None
+    ]
     return datetime.fromtimestamp(min(dues), UTC) if dues else None

@@ -182,22 +182,29 @@ def update_calendar(cal: Calendar, actor: Any, **changes: Any) -> Calendar:
     return cal
 
 
+def calendar_users(cal: Calendar) -> list[str]:
+    """What still uses the calendar (a delete is refused while this is not empty)."""
+    users = []
+    if (
+        Target.objects.filter(calendar=cal).exists()
+        or Target.objects.filter(after_hours_calendar=cal).exists()
+    ):
+        users.append("SLA targets")
+    if cal.unions.exists():
+        users.append("union calendars")
+    # Any clock not fulfilled: running, paused or suspended clocks resume on it.
+    if Clock.objects.filter(calendar=cal.name, fulfilled_at__isnull=True).exists():
+        users.append("ticket clocks (running, paused or suspended)")
+    from caseline.accounts.models import Region
+
+    if Region.objects.filter(shift_calendar=cal.name).exists():
+        users.append("regions (shift calendar)")
+    return users
+
+
 def delete_calendar(cal: Calendar, actor: Any) -> None:
     with transaction.atomic():
-        users = []
-        if (
-            Target.objects.filter(calendar=cal).exists()
-            or Target.objects.filter(after_hours_calendar=cal).exists()
-        ):
-            users.append("SLA targets")
-        if cal.unions.exists():
-            users.append("union calendars")
-        if Clock.objects.filter(calendar=cal.name, running_since__isnull=False).exists():
-            users.append("running ticket clocks")
-        from caseline.accounts.models import Region
-
-        if Region.objects.filter(shift_calendar=cal.name).exists():
-            users.append("regions (shift calendar)")
+        users = calendar_users(cal)
         if users:
             raise Conflict(
                 f"calendar {cal.name!r} is in use by {', '.join(users)}",
@@ -244,6 +251,46 @@ def _action_names() -> tuple[str, ...]:
     return tuple(actions.ACTION_NAMES)
 
 
+MAX_AFTER_BREACH = 365 * 86400
+MAX_ORDER = 10_000
+MAX_POSITION = 1_000_000
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_params(errors: dict[str, str], q: str, action: Any, params: dict) -> None:
+    """Per action, the params a rule may carry (checked here, not at firing time)."""
+    from caseline.sla import actions as act
+
+    allowed = {"notify": {"to", "label"}, "raise_priority": {"to"}}.get(str(action), set())
+    allowed = allowed | {"when"}
+    if "when" in params and params["when"] not in act.WHEN_VALUES:
+        errors[f"{q}.when"] = f"one of {', '.join(act.WHEN_VALUES)}"
+    for k in sorted(set(params) - allowed):
+        errors[f"{q}.{k}"] = f"not a parameter of {action}"
+    if "to" not in params or "to" not in allowed:
+        return
+    to = params["to"]
+    if action == "notify":
+        names = [to] if isinstance(to, str) else to
+        if (
+            not isinstance(names, list)
+            or not names
+            or any(not isinstance(n, str) or n not in act.NOTIFY_ROLES for n in names)
+        ):
+            errors[f"{q}.to"] = f"a non-empty list of: {', '.join(act.NOTIFY_ROLES)}"
+    elif action == "raise_priority" and to not in act.PRIORITY_ORDER:
+        errors[f"{q}.to"] = f"one of {', '.join(act.PRIORITY_ORDER)}"
+    if (
+        action == "notify"
+        and "label" in params
+        and not (isinstance(params["label"], str) and len(params["label"]) <= 200)
+    ):
+        errors[f"{q}.label"] = "a text of at most 200 characters"
+
+
 def _clean_targets(errors: dict[str, str], items: Any) -> list[dict[str, Any]]:
     if not isinstance(items, (list, tuple)):
         errors["targets"] = "must be a list"
@@ -279,6 +326,8 @@ def _clean_targets(errors: dict[str, str], items: Any) -> list[dict[str, Any]]:
         ah = t.get("after_hours_calendar") or ""
         if ah and ah not in names:
             errors[f"{p}.after_hours_calendar"] = f"no calendar named {ah!r}"
+        elif ah and not business:
+            errors[f"{p}.after_hours_calendar"] = "only for business-time targets"
         rules = []
         for j, r in enumerate(t.get("rules") or []):
             q = f"{p}.rules.{j}"
@@ -289,18 +338,28 @@ def _clean_targets(errors: dict[str, str], items: Any) -> list[dict[str, Any]]:
             val = r.get("value")
             if thr not in EscalationRule.Threshold.values:
                 errors[f"{q}.threshold"] = "percent or after_breach"
-            if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+            if not _is_int(val) or val < 0:
                 errors[f"{q}.value"] = "a number >= 0"
             elif thr == "percent" and not 1 <= val <= 100:
                 errors[f"{q}.value"] = "a percentage 1-100"
+            elif thr == "after_breach" and val > MAX_AFTER_BREACH:
+                errors[f"{q}.value"] = f"at most {MAX_AFTER_BREACH} seconds after the breach"
+            order = r.get("order", j)
+            if order is None:
+                order = j
+            if not _is_int(order) or not 0 <= order <= MAX_ORDER:
+                errors[f"{q}.order"] = f"a number 0-{MAX_ORDER}"
+                order = 0
             if r.get("action") not in actions:
                 errors[f"{q}.action"] = f"must be one of {', '.join(actions)}"
             params = r.get("params") or {}
             if not isinstance(params, dict):
                 errors[f"{q}.params"] = "must be an object"
+            else:
+                _check_params(errors, f"{q}.params", r.get("action"), params)
             rules.append(
                 {
-                    "order": int(r.get("order", j) or 0),
+                    "order": order,
                     "threshold": thr,
                     "value": val,
                     "action": r.get("action"),
@@ -341,8 +400,8 @@ def _clean_policy(data: dict[str, Any], existing: Policy | None) -> dict[str, An
         out["description"] = str(data["description"] or "")
     if "position" in data:
         pos = data["position"]
-        if not isinstance(pos, int) or pos < 0:
-            errors["position"] = "a number >= 0"
+        if not _is_int(pos) or not 0 <= pos <= MAX_POSITION:
+            errors["position"] = f"a number 0-{MAX_POSITION}"
         out["position"] = pos
     if "active" in data:
         out["active"] = bool(data["active"])
@@ -442,6 +501,9 @@ def create_policy(actor: Any, **data: Any) -> Policy:
             data={"action": "created", "policy": _policy_snapshot(policy)},
         )
         _invalidate()
+        from .services import rematch_open
+
+        rematch_open(actor=actor)
     return policy
 
 
@@ -470,6 +532,9 @@ def update_policy(policy: Policy, actor: Any, **changes: Any) -> Policy:
         _invalidate()
         ids = set(touched) | set(policy.targets.values_list("pk", flat=True))
         recompute(target_ids=ids, actor=actor)
+        from .services import rematch_open
+
+        rematch_open(actor=actor)  # conditions, position, active, paused clocks
     return policy
 
 
@@ -486,4 +551,7 @@ def delete_policy(policy: Policy, actor: Any) -> None:
             data={"action": "deleted", "policy": snap},
         )
         _invalidate()
+        from .services import rematch_open
+
+        rematch_open(actor=actor)  # its clocks move to the policies that apply now
     polmod.invalidate()

@@ -220,11 +220,17 @@ class TicketSla(models.Model):
     )
     facts = models.JSONField(default=dict)
     next_deadline = models.DateTimeField(null=True, blank=True)
+    # The earliest due time of a running clock that has not breached (the "due within"
+    # filter: a ticket with an old breached clock still shows its next deadline).
+    upcoming_deadline = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=now)
 
     class Meta:
         db_table = "sla_ticket"
-        indexes = [models.Index(fields=["next_deadline"], name="sla_ticket_deadline_idx")]
+        indexes = [
+            models.Index(fields=["next_deadline"], name="sla_ticket_deadline_idx"),
+            models.Index(fields=["upcoming_deadline"], name="sla_ticket_upcoming_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"SLA of CL-{self.ticket_id}: next deadline {self.next_deadline}"
@@ -241,6 +247,7 @@ class Clock(models.Model):
     class State(models.TextChoices):
         ACTIVE = "active", "Active"
         PAUSED = "paused", "Paused"
+        SUSPENDED = "suspended", "Suspended (no matching policy has the target)"
         FULFILLED = "fulfilled", "Fulfilled"
         BREACHED = "breached", "Breached"
 
@@ -258,6 +265,8 @@ class Clock(models.Model):
     calendar = models.CharField(max_length=100, help_text="stored calendar name")
     pause_statuses = models.JSONField(default=list, blank=True)
     after_hours = models.BooleanField(default=False)
+    # No matching policy has the target (a re-match): frozen, resumed by a later re-match.
+    suspended = models.BooleanField(default=False)
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     started_at = models.DateTimeField()
     running_since = models.DateTimeField(null=True, blank=True)

@@ -123,6 +123,29 @@ def rules_for(target_id: int | None) -> list[RuleSpec]:
     return list(rules.get(target_id, []))  # type: ignore[union-attr]
 
 
+# Support engineer targets that count on the owning engineer's calendar when the ticket
+# has an assignee whose region names a stored shift calendar (business-time targets only).
+OWNER_CALENDAR_KINDS = frozenset({cs.ACTIONABLE, cs.RESOLUTION})
+
+
 def matcher(facts: cs.Facts) -> tuple[cs.TargetSpec, ...]:
-    """The targets that apply to a ticket with these facts (one policy per role)."""
-    return cs.match(specs(), facts)
+    """The targets that apply to a ticket with these facts (per role and kind)."""
+    matched = cs.match(specs(), facts)
+    if not facts.owner_calendar:
+        return matched
+    from dataclasses import replace
+
+    from caseline.errors import NotFound
+
+    from .calendars import ALWAYS_OPEN, get_calendar
+
+    try:
+        owner_cal = get_calendar(facts.owner_calendar)
+    except NotFound:
+        return matched  # the region names no stored calendar: the targets' own apply
+    return tuple(
+        replace(s, calendar=owner_cal, calendar_name=facts.owner_calendar)
+        if s.role == cs.SE and s.kind in OWNER_CALENDAR_KINDS and s.calendar_name != ALWAYS_OPEN
+        else s
+        for s in matched
+    )

@@ -13,6 +13,7 @@ from django.db.models import F, QuerySet
 from caseline.timesource import now
 
 NEXT_DEADLINE = "sla_state__next_deadline"
+UPCOMING_DEADLINE = "sla_state__upcoming_deadline"
 
 
 def with_next_deadline(qs: QuerySet) -> QuerySet:
@@ -26,12 +27,13 @@ def filter_breached(qs: QuerySet) -> QuerySet:
 
 
 def filter_due_within(qs: QuerySet, minutes: int) -> QuerySet:
-    """Tickets whose next deadline falls in the next ``minutes`` (not yet breached)."""
+    """Tickets with a running, not breached clock due in the next ``minutes`` (also when
+    another clock of the ticket breached earlier: ``upcoming_deadline``)."""
     current = now()
     return qs.filter(
         **{
-            f"{NEXT_DEADLINE}__gt": current,
-            f"{NEXT_DEADLINE}__lte": current + timedelta(minutes=int(minutes)),
+            f"{UPCOMING_DEADLINE}__gt": current,
+            f"{UPCOMING_DEADLINE}__lte": current + timedelta(minutes=int(minutes)),
         }
     )
 

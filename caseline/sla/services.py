@@ -22,12 +22,13 @@ from django.db import connection, transaction
 
 from caseline.audit.services import record
 from caseline.clock import epoch_of, utc_of
+from caseline.errors import NotFound
 from caseline.events import DomainEvent
 from caseline.timesource import now
 
 from . import clockstate as cs
 from . import policies, timers
-from .calendars import get_calendar
+from .calendars import ALWAYS_OPEN, get_calendar
 from .models import Clock, EscalationRule, Target, TicketSla
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,19 @@ def facts_of(ticket: Any) -> cs.Facts:
         has_assignee=ticket.assignee_id is not None,
         has_sc=bool(org is not None and org.sales_consultant_id),
         has_csm=bool(org is not None and org.success_manager_id),
+        owner_calendar=_owner_calendar(ticket),
     )
+
+
+def _owner_calendar(ticket: Any) -> str:
+    """The shift calendar named by the assignee's region ("" without one)."""
+    if ticket.assignee_id is None:
+        return ""
+    from caseline.accounts.models import Region, User
+
+    region_id = User.objects.filter(pk=ticket.assignee_id).values_list("region_id", flat=True)
+    name = Region.objects.filter(pk__in=region_id).values_list("shift_calendar", flat=True).first()
+    return name or ""
 
 
 def _facts_json(state: cs.TicketState) -> dict[str, Any]:
@@ -66,6 +79,7 @@ def _facts_json(state: cs.TicketState) -> dict[str, Any]:
         "has_assignee": f.has_assignee,
         "has_sc": f.has_sc,
         "has_csm": f.has_csm,
+        "owner_calendar": f.owner_calendar,
         "replied": sorted(state.replied),
     }
 
@@ -78,13 +92,23 @@ def _dt(ts: int | None) -> datetime | None:
     return None if ts is None else utc_of(ts)
 
 
+def _calendar_of(row: Clock):
+    try:
+        return get_calendar(row.calendar)
+    except NotFound:
+        if row.fulfilled_at is None:
+            raise
+        # A stopped clock whose calendar was deleted since (allowed: it no longer counts).
+        return get_calendar(ALWAYS_OPEN)
+
+
 def _clock_state(row: Clock) -> cs.ClockState:
     return cs.ClockState(
         key=row.key,
         role=row.role,
         kind=row.kind,
         seconds=row.seconds,
-        calendar=get_calendar(row.calendar),
+        calendar=_calendar_of(row),
         calendar_name=row.calendar,
         pause_statuses=frozenset(row.pause_statuses or []),
         cycle=row.cycle,
@@ -98,14 +122,23 @@ def _clock_state(row: Clock) -> cs.ClockState:
         breached_at=_ts(row.breached_at),
         policy_id=row.policy_id,
         target_id=row.target_id,
+        suspended=row.suspended,
     )
 
 
-def load_state(ticket_id: int) -> tuple[TicketSla | None, cs.TicketState | None, dict[str, Clock]]:
+def load_state(
+    ticket_id: int, *, lock: bool = False
+) -> tuple[TicketSla | None, cs.TicketState | None, dict[str, Clock]]:
+    """The ticket's stored SLA state. ``lock``: inside a transaction, lock the ticket's
+    clock rows (``SELECT ... FOR UPDATE``) so a breach timer firing at the same moment and
+    this event are applied one after the other, each on the other's committed result."""
     sla = TicketSla.objects.filter(ticket_id=ticket_id).first()
     if sla is None:
         return None, None, {}
-    rows = {c.key: c for c in Clock.objects.filter(ticket_id=ticket_id)}
+    qs = Clock.objects.filter(ticket_id=ticket_id)
+    if lock and connection.in_atomic_block:
+        qs = qs.select_for_update().order_by("id")
+    rows = {c.key: c for c in qs}
     f = dict(sla.facts)
     replied = frozenset(f.pop("replied", []))
     facts = cs.Facts(**{k: v for k, v in f.items() if k in cs.Facts.__dataclass_fields__})
@@ -122,6 +155,8 @@ def _state_of(c: cs.ClockState, at: int) -> str:
         return Clock.State.BREACHED
     if c.done:
         return Clock.State.FULFILLED
+    if c.suspended:
+        return Clock.State.SUSPENDED
     return Clock.State.ACTIVE if c.running else Clock.State.PAUSED
 
 
@@ -138,6 +173,7 @@ def _write_clock(
         "calendar": c.calendar_name,
         "pause_statuses": sorted(c.pause_statuses),
         "after_hours": c.after_hours,
+        "suspended": c.suspended,
         "state": _state_of(c, at),
         "started_at": _dt(c.started_at),
         "running_since": _dt(c.running_since),
@@ -174,20 +210,30 @@ def save_state(
         if prev is not None and prev.cycle != c.cycle:
             _cancel_timers(ticket_id, prev)
         step = _sync_timers(ticket_id, c)
-        _write_clock(ticket_id, c, rows.get(key), at, step)
+        row = _write_clock(ticket_id, c, rows.get(key), at, step)
+        if c.breached_at is not None and (prev is None or prev.breached_at is None):
+            # Breached by this event (a late reply, a pause or solve after the due time, a
+            # re-match onto a shorter target) before the breach timer fired: publish here;
+            # the timer is cancelled or finds the clock breached, so it publishes nothing.
+            publish_breach(row, detected_by="event")
     for key in set(old_clocks) - set(new.clocks):
         _cancel_timers(ticket_id, old_clocks[key])
         if key in rows:
             rows[key].delete()
     deadline = cs.next_deadline(new)
+    upcoming = cs.upcoming_deadline(new)
     facts = _facts_json(new)
     if sla is None:
         TicketSla.objects.create(
-            ticket_id=ticket_id, facts=facts, next_deadline=deadline, updated_at=_dt(at)
+            ticket_id=ticket_id,
+            facts=facts,
+            next_deadline=deadline,
+            upcoming_deadline=upcoming,
+            updated_at=_dt(at),
         )
-    elif sla.facts != facts or sla.next_deadline != deadline:
+    elif sla.facts != facts or sla.next_deadline != deadline or sla.upcoming_deadline != upcoming:
         TicketSla.objects.filter(ticket_id=ticket_id).update(
-            facts=facts, next_deadline=deadline, updated_at=_dt(at)
+            facts=facts, next_deadline=deadline, upcoming_deadline=upcoming, updated_at=_dt(at)
         )
 
 
@@ -231,6 +277,11 @@ def _step_due(c: cs.ClockState, rule: policies.RuleSpec | None) -> int | None:
     """When a step fires for the running clock ``c`` (None: not in this running period)."""
     if rule is None:
         return c.due if c.breached_at is None else None
+    when = rule.params.get("when", "always")
+    if (when == "after_hours" and not c.after_hours) or (
+        when == "business_hours" and c.after_hours
+    ):
+        return None  # a rule for the other kind of cycle: not a step of this one
     if rule.threshold == EscalationRule.Threshold.PERCENT:
         if rule.value >= 100:
             return c.due
@@ -291,7 +342,7 @@ def _arm(ticket_id: int, c: cs.ClockState, fired: set[str], existing: list[tuple
         k for k, _d, f, ca, fa in existing if k != keep and f is None and ca is None and fa is None
     ]
     if stale:
-        Timer.objects.filter(key__in=stale, fired_at__isnull=True).update(
+        _skip_firing(Timer.objects.filter(key__in=stale, fired_at__isnull=True)).update(
             cancelled_at=now(), claimed_until=None
         )
     if nxt is None:
@@ -322,13 +373,30 @@ def _cancel_timers(ticket_id: int, c: cs.ClockState) -> None:
     prefix = timer_key(ticket_id, c.key, c.cycle, "")
     from .models import Timer
 
-    Timer.objects.filter(
-        subject_type="ticket",
-        subject_id=ticket_id,
-        key__startswith=prefix,
-        fired_at__isnull=True,
-        cancelled_at__isnull=True,
+    _skip_firing(
+        Timer.objects.filter(
+            subject_type="ticket",
+            subject_id=ticket_id,
+            key__startswith=prefix,
+            fired_at__isnull=True,
+            cancelled_at__isnull=True,
+        )
     ).update(cancelled_at=now(), claimed_until=None)
+
+
+def _skip_firing(qs):
+    """``qs`` without the timers a clock process is firing right now (locked by its batch).
+
+    An event holds the ticket's clock rows locked while it cancels timers; the firing
+    batch holds its timer rows and waits for the clock row, so waiting here would
+    deadlock. A skipped timer's handler runs after this event commits and finds the clock
+    fulfilled, paused or moved on (``_live_clock``), so it does nothing."""
+    if not (connection.features.has_select_for_update_skip_locked and connection.in_atomic_block):
+        return qs
+    from .models import Timer
+
+    ids = list(qs.select_for_update(skip_locked=True).values_list("pk", flat=True))
+    return Timer.objects.filter(pk__in=ids)
 
 
 # --- applying events -------------------------------------------------------------------------
@@ -336,7 +404,7 @@ def _cancel_timers(ticket_id: int, c: cs.ClockState) -> None:
 
 def apply(ticket_id: int, event: cs.Event) -> cs.TicketState | None:
     """Apply one timeline event to the ticket's stored clocks (inside a transaction)."""
-    sla, state, rows = load_state(ticket_id)
+    sla, state, rows = load_state(ticket_id, lock=True)
     if state is None and event.type != "created":
         return None  # a ticket the SLA engine does not track (created before it existed)
     new = cs.step(state, event, policies.matcher)
@@ -419,15 +487,155 @@ def on_assigned(event: DomainEvent) -> None:
     change = (event.data.get("changes") or {}).get("assignee")
     if not change:
         return
-    apply(event.subject_id, cs.Event(at=event.at, type="assigned", assignee=change[1] is not None))
+    ticket = _ticket(event.subject_id)
+    apply(
+        event.subject_id,
+        cs.Event(
+            at=event.at,
+            type="assigned",
+            assignee=change[1] is not None,
+            facts=facts_of(ticket) if ticket is not None else None,
+        ),
+    )
+
+
+# --- re-match after a policy change -----------------------------------------------------------
+
+
+def _want_sig(spec: cs.TargetSpec) -> tuple:
+    return (spec.target_id, spec.seconds, spec.calendar_name, tuple(sorted(spec.pause_statuses)))
+
+
+def _stale_tickets(ticket_ids: list[int], wants: dict[int, dict[str, cs.TargetSpec]]) -> list[int]:
+    """The tickets whose clocks differ from the targets that apply to them now."""
+    have: dict[int, dict[str, tuple]] = defaultdict(dict)
+    for lo in range(0, len(ticket_ids), 900):
+        for tid, key, tg, secs, cal, ah, pause, susp, done in Clock.objects.filter(
+            ticket_id__in=ticket_ids[lo : lo + 900]
+        ).values_list(
+            "ticket_id",
+            "key",
+            "target_id",
+            "seconds",
+            "calendar",
+            "after_hours",
+            "pause_statuses",
+            "suspended",
+            "fulfilled_at",
+        ):
+            have[tid][key] = (tg, secs, cal, ah, tuple(sorted(pause or [])), susp, done)
+    stale = []
+    for tid in ticket_ids:
+        want, got = wants[tid], have.get(tid, {})
+        live = {k for k, v in got.items() if not v[5]}
+        keys = {k for k, sp in want.items() if sp.kind != cs.NEXT_REPLY or k in got}
+        if live != keys:
+            stale.append(tid)
+            continue
+        for k in keys:
+            tg, secs, cal, ah, pause, _s, done = got[k]
+            sp = want[k]
+            if done is not None:
+                if tg != sp.target_id:
+                    break
+                continue
+            want_cal = (
+                sp.after_hours_name if (ah and sp.after_hours is not None) else sp.calendar_name
+            )
+            if (tg, secs, cal, pause) != (sp.target_id, sp.seconds, want_cal, _want_sig(sp)[3]):
+                break
+        else:
+            continue
+        stale.append(tid)
+    return stale
+
+
+def rematch_open(*, actor: Any = None) -> int:
+    """Re-match the open tickets after a policy change (created, edited, deactivated,
+    deleted, conditions, position or pause statuses changed): every tracked ticket that is
+    not solved or closed whose clocks differ from the targets that apply to it now gets a
+    ``policy`` event (``clockstate`` re-match: elapsed time kept, paused clocks on the new
+    seconds and calendar, clocks of targets no policy has any more suspended).
+
+    Matching is computed once per distinct set of facts; only the tickets that differ are
+    re-folded. Call after ``recompute`` (which moves the running clocks set-based), inside
+    the policy edit's transaction. Returns how many tickets were re-matched."""
+    policies.invalidate()
+    stop = sorted(cs.STOP_STATUSES)
+    by_facts: dict[str, dict[str, cs.TargetSpec]] = {}
+    wants: dict[int, dict[str, cs.TargetSpec]] = {}
+    for tid, f in TicketSla.objects.exclude(facts__status__in=stop).values_list(
+        "ticket_id", "facts"
+    ):
+        f = {k: v for k, v in (f or {}).items() if k in cs.Facts.__dataclass_fields__}
+        sig = repr(sorted(f.items()))
+        if sig not in by_facts:
+            by_facts[sig] = {s.key: s for s in policies.matcher(cs.Facts(**f))}
+        wants[tid] = by_facts[sig]
+    stale = _stale_tickets(sorted(wants), wants)
+    at = now()
+    for tid in stale:
+        apply(tid, cs.Event(at=at, type="policy"))
+    if stale:
+        record(
+            "sla.recomputed",
+            "sla",
+            0,
+            actor=actor,
+            data={"rematched_tickets": len(stale)},
+        )
+        transaction.on_commit(_wake_clock)
+    return len(stale)
 
 
 # --- timer handlers --------------------------------------------------------------------------
 
 
+def publish_breach(row: Clock, *, detected_by: str) -> None:
+    """Record ``sla.breached`` (audit row + domain event) for the clock row that has just
+    become breached. Called exactly where ``breached_at`` goes from NULL to a value, under
+    the clock row's lock, so each clock cycle publishes once."""
+    record(
+        "sla.breached",
+        "ticket",
+        row.ticket_id,
+        ticket_id=row.ticket_id,
+        at=now(),
+        data={
+            "clock": row.key,
+            "role": row.role,
+            "target": row.kind,
+            "cycle": row.cycle,
+            "due_at": row.breached_at,
+            "seconds": row.seconds,
+            "calendar": row.calendar,
+            "policy_id": row.policy_id,
+            "target_id": row.target_id,
+            "detected_by": detected_by,
+        },
+    )
+
+
+def _update_upcoming(ticket_id: int) -> None:
+    from django.db.models import Min
+
+    upcoming = Clock.objects.filter(
+        ticket_id=ticket_id, running_since__isnull=False, breached_at__isnull=True
+    ).aggregate(d=Min("due_at"))["d"]
+    TicketSla.objects.filter(ticket_id=ticket_id).update(upcoming_deadline=upcoming)
+
+
 def _live_clock(timer) -> Clock | None:
     p = timer.payload
-    row = Clock.objects.filter(ticket_id=p.get("ticket_id"), key=p.get("key")).first()
+    qs = Clock.objects.filter(ticket_id=p.get("ticket_id"), key=p.get("key"))
+    if connection.in_atomic_block:
+        # Wait for an event being applied to this ticket, taking the locks in the order
+        # the ticket services do (the ticket row, then its clocks): no deadlock with them.
+        from caseline.tickets.models import Ticket
+
+        list(Ticket.objects.select_for_update().filter(pk=p.get("ticket_id")).values_list("pk"))
+        qs = qs.select_for_update()
+    row = qs.first()
     if row is None or row.cycle != p.get("cycle") or row.fulfilled_at is not None:
         return None  # stale: the clock moved on (its timers were cancelled or moved)
     return row
@@ -524,6 +732,11 @@ def _run_rule(row: Clock, rule_id: int | None, at: datetime) -> None:
     rule = EscalationRule.objects.filter(pk=rule_id, active=True).first()
     if rule is None or rule.target_id != row.target_id:
         return
+    when = (rule.params or {}).get("when", "always")
+    if (when == "after_hours" and not row.after_hours) or (
+        when == "business_hours" and row.after_hours
+    ):
+        return  # the rule is for the other kind of cycle
     ticket = _ticket(row.ticket_id)
     if ticket is None:
         return
@@ -565,24 +778,8 @@ def breach_timer(timer) -> None:
         row.breached_at = row.due_at
         row.state = Clock.State.BREACHED
         row.save(update_fields=["breached_at", "state"])
-        record(
-            "sla.breached",
-            "ticket",
-            row.ticket_id,
-            ticket_id=row.ticket_id,
-            at=now(),
-            data={
-                "clock": row.key,
-                "role": row.role,
-                "target": row.kind,
-                "cycle": row.cycle,
-                "due_at": row.due_at,
-                "seconds": row.seconds,
-                "calendar": row.calendar,
-                "policy_id": row.policy_id,
-                "target_id": row.target_id,
-            },
-        )
+        publish_breach(row, detected_by="timer")
+        _update_upcoming(row.ticket_id)
     _chain(row, timer)
 
 
@@ -974,10 +1171,13 @@ def _update_next_deadlines(cur, ticket_ids: list[int]) -> None:
     _bulk_insert(cur, "sla_tmp_ticket", ("ticket_id",), [(t,) for t in ticket_ids])
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
     cur.execute(
-        "UPDATE sla_ticket SET next_deadline = m.d FROM (SELECT c.ticket_id, MIN(c.due_at) AS d "
+        "UPDATE sla_ticket SET next_deadline = m.d, upcoming_deadline = m.u FROM "
+        "(SELECT c.ticket_id, MIN(c.due_at) AS d, "
+        "MIN(CASE WHEN c.breached_at IS NULL THEN c.due_at END) AS u "
         "FROM sla_clock c JOIN sla_tmp_ticket x ON x.ticket_id = c.ticket_id "
         "WHERE c.running_since IS NOT NULL GROUP BY c.ticket_id) m "
-        f"WHERE sla_ticket.ticket_id = m.ticket_id AND sla_ticket.next_deadline {distinct} m.d"
+        f"WHERE sla_ticket.ticket_id = m.ticket_id AND (sla_ticket.next_deadline {distinct} m.d "
+        f"OR sla_ticket.upcoming_deadline {distinct} m.u)"
     )
 
 

@@ -221,3 +221,20 @@ def test_api_lists_and_counts(world, api_client, frozen):
     assert r.json()["tickets"] == [{"ticket_id": t2.pk, "missed": 1}]
     assert api_client(world.customer).get("/api/v1/eta/misses").status_code == 403
     assert api_client(world.manager).get("/api/v1/eta/misses?since=2026-01-01").status_code == 422
+
+
+def test_pending_eta_follows_reassignment(world, api_client, frozen):
+    from caseline.tickets import services as ticket_services
+
+    t = world.ticket()
+    due = frozen + timedelta(hours=2)
+    reply(api_client(world.agent), t, due)
+    ticket_services.update_ticket(t, actor=world.manager, assignee=world.other)
+    eta = ETA.objects.get()
+    assert eta.owner_id == world.other.pk
+    timesource.set_time(due - timedelta(minutes=30))
+    assert timers.fire_all_due() == 1
+    mail = OutboxMessage.objects.get(idempotency_key=f"eta-{eta.pk}-reminder")
+    assert mail.payload["to"] == [world.other.email]
+    ticket_services.update_ticket(t, actor=world.manager, assignee=None)  # keeps the owner
+    assert ETA.objects.get().owner_id == world.other.pk
