@@ -2,7 +2,7 @@
 action, with 100,000 open tickets, a real `caseline clock` process, on SQLite and
 PostgreSQL -- through the SLA engine's own chained timers.
 
-For each database (an SQLite file in a temporary directory; PostgreSQL database ``h_sla2``
+For each database (an SQLite file in a temporary directory; PostgreSQL database ``caseline_breach_bench``
 on postgres://root@127.0.0.1:5432/, dropped and created -- ``--pg-db`` to change):
 
 0. migrate; bulk-insert 100,000 open tickets, each with a running support-engineer
@@ -319,7 +319,7 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--spread", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=5000)
-    parser.add_argument("--pg-db", default="h_sla2")
+    parser.add_argument("--pg-db", default="caseline_breach_bench")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -12,7 +12,7 @@ side by side, with the ratios, and how many answers differ (pandas returns the n
 opening where a count runs out exactly at a closing time, and ignores DST).
 
 Part 2 (per database, in a child process): migrate a fresh database (SQLite file in a
-temp dir; PostgreSQL database ``h_sla2`` on postgres://root@127.0.0.1:5432/, dropped and
+temp dir; PostgreSQL database ``caseline_sla_bench`` on postgres://root@127.0.0.1:5432/, dropped and
 created -- ``--pg-db`` to change), bulk-insert N open tickets (default 100,000), each with
 its running SE resolution clock on ``amer-business`` (some consumed seconds) and its ONE
 pending timer (the clock's next step -- 75 % rule or breach -- chained: 100,000 pending
@@ -321,7 +321,7 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite,postgres")
     ap.add_argument("--tickets", type=int, default=100_000)
     ap.add_argument("--inputs", type=int, default=200_000)
-    ap.add_argument("--pg-db", default="h_sla2")
+    ap.add_argument("--pg-db", default="caseline_sla_bench")
     ap.add_argument("--skip-db", action="store_true")
     ap.add_argument("--child", type=int)
     args = ap.parse_args()
