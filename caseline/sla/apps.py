@@ -14,6 +14,14 @@ class SlaConfig(AppConfig):
         from .queries import register_ticket_list_extensions
 
         register_ticket_list_extensions()
+        from django.apps import apps
+
+        if apps.is_installed("caseline.mail"):  # acknowledgement mails state the SLA's ETA
+            from caseline.mail.outbound import register_eta_provider
+
+            from .queries import answer_eta_text
+
+            register_eta_provider(answer_eta_text)
         subscribe("ticket.created", services.on_ticket_created)
         subscribe("ticket.message_added", services.on_message_added)
         subscribe("ticket.status_changed", services.on_status_changed)

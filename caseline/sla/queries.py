@@ -78,3 +78,39 @@ def register_ticket_list_extensions() -> None:
     ticket_queries.register_list_order(
         "deadline", "next_deadline", lambda qs: qs.annotate(next_deadline=F(NEXT_DEADLINE))
     )
+
+
+# Target kinds whose due time is "when we will answer" in an acknowledgement mail.
+ANSWER_KINDS = ("acknowledge", "actionable")
+
+
+def answer_due(ticket_id: int):
+    """The earliest due time of a running support-engineer acknowledge/actionable clock of
+    the ticket (None when none runs): the "we will answer by" of an acknowledgement."""
+    from .services import clocks_of
+
+    due = [
+        c.due_at
+        for c in clocks_of(ticket_id)
+        if c.state == "active" and c.kind in ANSWER_KINDS and c.due_at is not None
+    ]
+    return min(due) if due else None
+
+
+def answer_eta_text(ticket) -> str | None:
+    """ "by Tuesday 3 March, 10:00 EST" in the requester's time zone (else the ticket's
+    organization region's, else UTC): the ETA placeholder of acknowledgement templates."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    due = answer_due(ticket.pk)
+    if due is None:
+        return None
+    zone_name = getattr(ticket.requester, "time_zone", "") or ""
+    if not zone_name and ticket.organization_id and ticket.organization.region_id:
+        zone_name = ticket.organization.region.time_zone
+    try:
+        zone = ZoneInfo(zone_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = due.astimezone(zone)
+    return f"by {local:%A} {local.day} {local:%B}, {local:%H:%M %Z}"

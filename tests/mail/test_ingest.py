@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from caseline.mail import ingest as ingest_mod
@@ -301,6 +303,24 @@ def test_ack_template_per_team_with_placeholders(mailbox):
     assert ack.payload["subject"] == f"[CL-{ticket.pk}] Got it: Help"
     assert f"Hi Ann Customer, CL-{ticket.pk} is with Mail team; answer" in ack.payload["text"]
     assert "{unknown}" in ack.payload["text"]
+
+
+def test_ack_states_the_sla_answer_due_time(mailbox):
+    """{eta} is the earliest running acknowledge/actionable clock's due time (SLA engine),
+    in the requester's zone -- not "as soon as possible"."""
+    from caseline.mail.models import AckTemplate
+    from caseline.sla.queries import answer_due, answer_eta_text
+
+    AckTemplate.objects.create(team=mailbox.team, body="We will answer {eta}.")
+    ticket = ingest(make_mail(subject="Help"), mailbox).inbound.ticket
+    due = answer_due(ticket.pk)
+    assert due is not None and due > ticket.created_at
+    text = OutboxMessage.objects.get(idempotency_key=f"cl-t{ticket.pk}-ack").payload["text"]
+    expected = answer_eta_text(ticket)
+    local = due.astimezone(ZoneInfo(ticket.requester.time_zone or "UTC"))
+    assert expected == f"by {local:%A} {local.day} {local:%B}, {local:%H:%M %Z}"
+    assert f"We will answer {expected}." in text
+    assert "as soon as possible" not in text
 
 
 def test_reply_to_ack_threads(mailbox):

@@ -25,8 +25,10 @@ pytestmark = pytest.mark.django_db
 # INSERT + RELEASE + UPDATE rate-limit window, two acknowledgement template reads, the
 # team re-read, the first message re-read, a contact's emails looked up three times.
 # A bound may go down; raising it needs a reason.
-NEW_TICKET_MAX = 26
-NEW_TICKET_KNOWN_CONTACT_MAX = 20
+# +2 for a new ticket: the acknowledgement states the SLA's answer-by time (the ticket's
+# SLA row and its clocks; caseline.sla.queries.answer_eta_text).
+NEW_TICKET_MAX = 28
+NEW_TICKET_KNOWN_CONTACT_MAX = 22
 REPLY_MAX = 14
 DUPLICATE_MAX = 1
 PER_CC_MAX = 7  # each CC is a contact: found or created (with its audit row)
