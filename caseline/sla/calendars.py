@@ -162,11 +162,20 @@ def clean_hours_fields(data: dict[str, Any]) -> dict[str, Any]:
             "subdiv": h.get("subdiv") or None,
             "categories": [str(c) for c in cats],
         }
+        if not isinstance(cats, list | tuple):
+            errors[f"holidays.{i}.categories"] = 'a list of names, e.g. ["public"]'
+            continue
         try:
+            # Probe the definition once: the holidays package raises NotImplementedError
+            # for an unknown country and ValueError/KeyError for an unknown subdivision or
+            # category.
             holidays_pkg.country_holidays(
-                spec["country"], subdiv=spec["subdiv"], years=2026, categories=tuple(cats)
+                spec["country"],
+                subdiv=spec["subdiv"],
+                years=2026,
+                categories=tuple(spec["categories"]),
             )
-        except (NotImplementedError, ValueError, KeyError) as exc:
+        except (NotImplementedError, ValueError, KeyError, TypeError) as exc:
             errors[f"holidays.{i}"] = f"unknown holidays {spec['country']}/{spec['subdiv']}: {exc}"
             continue
         specs.append(spec)

@@ -318,7 +318,11 @@ def test_calendar_api_validates_and_recomputes(world, clock_at, api_client, make
             "name": "Bad Name",
             "time_zone": "Mars/Olympus",
             "hours": "Mon-Fri 9-5",
-            "holidays": [{"country": "XX"}],
+            "holidays": [
+                {"country": "XX"},
+                {"country": "US", "categories": "public"},
+                {"country": "US", "categories": [{"a": 1}]},
+            ],
             "closed_dates": ["2026-13-01"],
         },
         content_type="application/json",
@@ -326,6 +330,7 @@ def test_calendar_api_validates_and_recomputes(world, clock_at, api_client, make
     assert bad.status_code == 422
     fields = bad.json()["error"]["fields"]
     assert {"name", "time_zone", "hours", "holidays.0", "closed_dates.0"} <= set(fields)
+    assert "holidays.1.categories" in fields and "holidays.2" in fields
     assert not Calendar.objects.filter(name="Bad Name").exists()
 
     ok = lead.post(
