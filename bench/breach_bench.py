@@ -40,9 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import process_env  # noqa: E402
 from timer_bench import machine, percentile  # noqa: E402
-
-PG_ADMIN_URL = "postgres://root@127.0.0.1:5432/postgres"
 
 
 def child(n_tickets: int, spread_n: int, burst_n: int) -> dict:
@@ -252,34 +251,9 @@ def child(n_tickets: int, spread_n: int, burst_n: int) -> dict:
     return result
 
 
-def pg_reset(db: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {db}")
-
-
 def run_backend(name: str, args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"caseline-breach-bench-{name}-"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"CASELINE_TIME_FILE", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="caseline.settings",
-        CASELINE_DATA_DIR=str(tmp / "data"),
-        QUEUE_URL=f"sqlite:///{tmp / 'queue.sqlite3'}",
-        RATELIMIT_URL=f"sqlite:///{tmp / 'ratelimit.sqlite3'}",
-        PYTHONPATH=str(ROOT),
-        LOG_LEVEL="ERROR",
-    )
-    if name == "postgres":
-        pg_reset(args.pg_db)
-        env["DATABASE_URL"] = f"postgres://root@127.0.0.1:5432/{args.pg_db}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    env = process_env(name, tmp, args.pg_db)
     try:
         subprocess.run(
             [sys.executable, "-m", "caseline", "migrate", "-v", "0"],

@@ -36,7 +36,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = "postgres://root@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import process_env  # noqa: E402
+
 PG_BENCH_DB = "caseline_timer_bench"
 
 
@@ -189,34 +191,9 @@ def child(background: int, spread_n: int, burst_n: int) -> dict:
 # --- parent ----------------------------------------------------------------------------------
 
 
-def pg_reset() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-
-
 def run_backend(name: str, args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"caseline-timer-bench-{name}-"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"CASELINE_TIME_FILE", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="caseline.settings",
-        CASELINE_DATA_DIR=str(tmp / "data"),
-        QUEUE_URL=f"sqlite:///{tmp / 'queue.sqlite3'}",
-        RATELIMIT_URL=f"sqlite:///{tmp / 'ratelimit.sqlite3'}",
-        PYTHONPATH=str(ROOT),
-        LOG_LEVEL="ERROR",
-    )
-    if name == "postgres":
-        pg_reset()
-        env["DATABASE_URL"] = f"postgres://root@127.0.0.1:5432/{PG_BENCH_DB}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    env = process_env(name, tmp, PG_BENCH_DB)
     try:
         subprocess.run(
             [sys.executable, "-m", "caseline", "migrate", "-v", "0"],
