@@ -69,6 +69,18 @@ class _Errors:
 _BAD = object()  # marks a value that failed validation (its error is already recorded)
 
 
+def _refuse_taken(others, field: str, value: Any, label: str, *, exact: bool = False) -> None:
+    """409 naming ``field`` when another row of ``others`` already holds ``value``
+    (case-insensitively unless ``exact``): names, codes and slugs are unique."""
+    lookup = field if exact else f"{field}__iexact"
+    clash = others.filter(**{lookup: value}).first()
+    if clash is not None:
+        raise Conflict(
+            f"{label} #{clash.pk} already has the {field} {getattr(clash, field)!r}",
+            fields={field: f"already used by {label} #{clash.pk}"},
+        )
+
+
 @contextmanager
 def _unique_guard(what: str) -> Iterator[None]:
     """Turn a uniqueness race lost at commit time into a 409 instead of a 500."""
@@ -441,12 +453,7 @@ def clean_organization(data: Mapping[str, Any], org: Organization | None) -> dic
 
     others = Organization.objects.exclude(pk=org.pk) if org else Organization.objects.all()
     if "name" in out:
-        clash = others.filter(name__iexact=out["name"]).first()
-        if clash:
-            raise Conflict(
-                f"an organization named {clash.name!r} already exists (#{clash.pk})",
-                fields={"name": f"already used by organization #{clash.pk}"},
-            )
+        _refuse_taken(others, "name", out["name"], "organization")
     if out.get("domains"):
         domain_rows = OrganizationDomain.objects.filter(domain__in=out["domains"])
         if org is not None:
@@ -1197,12 +1204,7 @@ def clean_region(data: Mapping[str, Any], region: Region | None) -> dict[str, An
     errors.raise_if_any("region")
     if "code" in out:
         others = Region.objects.exclude(pk=region.pk) if region else Region.objects.all()
-        clash = others.filter(code__iexact=out["code"]).first()
-        if clash:
-            raise Conflict(
-                f"a region with code {clash.code} already exists (#{clash.pk})",
-                fields={"code": f"already used by region #{clash.pk}"},
-            )
+        _refuse_taken(others, "code", out["code"], "region")
     return out
 
 
@@ -1277,12 +1279,7 @@ def clean_team(data: Mapping[str, Any], team: Team | None) -> dict[str, Any]:
     errors.raise_if_any("team")
     if "name" in out:
         others = Team.objects.exclude(pk=team.pk) if team else Team.objects.all()
-        clash = others.filter(name__iexact=out["name"]).first()
-        if clash:
-            raise Conflict(
-                f"a team named {clash.name!r} already exists (#{clash.pk})",
-                fields={"name": f"already used by team #{clash.pk}"},
-            )
+        _refuse_taken(others, "name", out["name"], "team")
     return out
 
 
@@ -1398,19 +1395,9 @@ def clean_product_area(data: Mapping[str, Any], area: ProductArea | None) -> dic
             out["slug"] = derived
     others = ProductArea.objects.exclude(pk=area.pk) if area else ProductArea.objects.all()
     if "name" in out:
-        clash = others.filter(name__iexact=out["name"]).first()
-        if clash:
-            raise Conflict(
-                f"a product area named {clash.name!r} already exists (#{clash.pk})",
-                fields={"name": f"already used by product area #{clash.pk}"},
-            )
+        _refuse_taken(others, "name", out["name"], "product area")
     if "slug" in out:
-        clash = others.filter(slug=out["slug"]).first()
-        if clash:
-            raise Conflict(
-                f"the slug {out['slug']!r} is used by product area {clash.name!r}",
-                fields={"slug": f"already used by product area #{clash.pk}"},
-            )
+        _refuse_taken(others, "slug", out["slug"], "product area", exact=True)
     return out
 
 
