@@ -19,6 +19,7 @@ from caseline.timesource import now
 from . import ical, queries, services
 from .models import Schedule
 from .schemas import (
+    FeedOut,
     LayerIn,
     LayerOut,
     LayerPatch,
@@ -171,14 +172,40 @@ def list_shifts(
 def ical_feed(request: HttpRequest, schedule_id: int, weeks: int = 4):
     """text/calendar: every shift of the next ``weeks`` weeks (1-26)."""
     require(request, READ)
+    return _ical_response(queries.get_schedule(schedule_id), weeks)
+
+
+def _ical_response(schedule: Schedule, weeks: int) -> HttpResponse:
     if not 1 <= weeks <= ical.MAX_WEEKS:
         raise ValidationFailed("the request is not valid", fields={"weeks": f"1-{ical.MAX_WEEKS}"})
-    schedule = queries.get_schedule(schedule_id)
     response = HttpResponse(
         ical.feed(schedule, weeks=weeks), content_type="text/calendar; charset=utf-8"
     )
     response["Content-Disposition"] = f'inline; filename="oncall-{schedule.pk}.ics"'
     return response
+
+
+@router.post("/oncall/schedules/{schedule_id}/feed", response={201: FeedOut})
+def rotate_feed(request: HttpRequest, schedule_id: int):
+    """A new secret subscription URL for calendar apps (they cannot send a token). The
+    previous URL stops working; the secret is shown only in this answer."""
+    actor = require(request, WRITE)
+    secret = services.rotate_feed_secret(schedule_id, actor=actor)
+    path = f"/api/v1/oncall/feeds/{secret}.ics"
+    return Status(201, {"url": request.build_absolute_uri(path), "path": path})
+
+
+@router.delete("/oncall/schedules/{schedule_id}/feed", response={204: None})
+def revoke_feed(request: HttpRequest, schedule_id: int):
+    actor = require(request, WRITE)
+    services.revoke_feed_secret(schedule_id, actor=actor)
+    return Status(204, None)
+
+
+@router.get("/oncall/feeds/{secret}.ics", auth=None)
+def secret_feed(request: HttpRequest, secret: str, weeks: int = 4):
+    """The iCal feed by its secret URL, without a token (for calendar subscriptions)."""
+    return _ical_response(queries.schedule_for_feed(secret), weeks)
 
 
 @router.get("/oncall/on-duty", response=OnDutyOut)

@@ -19,6 +19,9 @@ class Schedule(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")
     description = models.TextField(blank=True, default="")
     active = models.BooleanField(default=True)
+    # SHA-256 of the secret in the subscription URL of the iCal feed (calendar apps cannot
+    # send a bearer token); empty = no secret feed. The secret itself is shown once.
+    feed_secret_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
 

@@ -3,6 +3,7 @@ the final schedule as segments."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,6 +216,25 @@ def get_schedule(schedule_id: int) -> Schedule:
     s = Schedule.objects.select_related("region").filter(pk=schedule_id).first()
     if s is None:
         raise NotFound(f"no on-call schedule with id {schedule_id}")
+    return s
+
+
+def feed_secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def schedule_for_feed(secret: str) -> Schedule:
+    """The active schedule whose subscription URL carries ``secret``; NotFound otherwise
+    (an unknown, revoked or malformed secret looks the same)."""
+    if not 20 <= len(secret) <= 100:
+        raise NotFound("no such calendar feed")
+    s = (
+        Schedule.objects.select_related("region")
+        .filter(feed_secret_hash=feed_secret_hash(secret), active=True)
+        .first()
+    )
+    if s is None:
+        raise NotFound("no such calendar feed")
     return s
 
 

@@ -182,3 +182,8 @@ def schedule_out(s: Schedule, *, since: datetime) -> dict[str, Any]:
             for o in s.overrides.filter(end__gt=since).select_related("user").order_by("start")
         ],
     }
+
+
+class FeedOut(Schema):
+    url: str
+    path: str

@@ -4,6 +4,8 @@ Bad input raises ValidationFailed (422) before anything is written."""
 
 from __future__ import annotations
 
+import secrets
+
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +18,7 @@ from caseline.errors import NotFound, ValidationFailed
 from caseline.timesource import now
 
 from .models import Layer, LayerMember, Override, Schedule
+from .queries import feed_secret_hash
 
 MAX_ROTATION_DAYS = 366
 MAX_OVERRIDE = timedelta(days=366)
@@ -254,6 +257,31 @@ def update_schedule(schedule: Schedule | int, *, actor: User | None, **data: Any
         if changed or "description" in cleaned:
             _audit_schedule(s, actor, "updated", {"changed": changed})
     return s
+
+
+def rotate_feed_secret(schedule: Schedule | int, *, actor: User | None) -> str:
+    """A new secret for the schedule's subscription URL (the old URL stops working). Only
+    its SHA-256 is stored: the caller shows the returned secret once."""
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        s = _get_schedule(schedule, lock=True)
+        s.feed_secret_hash = feed_secret_hash(secret)
+        s.updated_at = now()
+        s.save(update_fields=["feed_secret_hash", "updated_at"])
+        _audit_schedule(s, actor, "feed_secret_rotated")
+    return secret
+
+
+def revoke_feed_secret(schedule: Schedule | int, *, actor: User | None) -> None:
+    """The schedule has no subscription URL any more."""
+    with transaction.atomic():
+        s = _get_schedule(schedule, lock=True)
+        if not s.feed_secret_hash:
+            return
+        s.feed_secret_hash = ""
+        s.updated_at = now()
+        s.save(update_fields=["feed_secret_hash", "updated_at"])
+        _audit_schedule(s, actor, "feed_secret_revoked")
 
 
 def delete_schedule(schedule: Schedule | int, *, actor: User | None) -> None:

@@ -7,6 +7,7 @@ import itertools
 from datetime import date, timedelta
 
 from caseline.accounts.models import Region
+from caseline.oncall import services
 from caseline.oncall.models import Layer, LayerMember, Override, Schedule
 from caseline.timesource import now
 
@@ -117,6 +118,20 @@ def b_on_duty(w, col, foreign):
     return "get", "/api/v1/oncall/on-duty?region=MTX", None
 
 
+def b_rotate_feed(w, col, foreign):
+    return "post", f"/api/v1/oncall/schedules/{_schedule(w).id}/feed", None
+
+
+def b_revoke_feed(w, col, foreign):
+    return "delete", f"/api/v1/oncall/schedules/{_schedule(w).id}/feed", None
+
+
+def b_secret_feed(w, col, foreign):
+    # Anyone holding the URL's secret reads the feed: no token, no role.
+    secret = services.rotate_feed_secret(_schedule(w), actor=None)
+    return "get", f"/api/v1/oncall/feeds/{secret}.ics", None
+
+
 BUILDERS = {
     "GET /oncall/schedules": b_list,
     "POST /oncall/schedules": b_create,
@@ -131,4 +146,7 @@ BUILDERS = {
     "GET /oncall/schedules/{id}/shifts": b_shifts,
     "GET /oncall/schedules/{id}/ical": b_ical,
     "GET /oncall/on-duty": b_on_duty,
+    "POST /oncall/schedules/{id}/feed": b_rotate_feed,
+    "DELETE /oncall/schedules/{id}/feed": b_revoke_feed,
+    "GET /oncall/feeds/{id}.ics (secret URL, no token)": b_secret_feed,
 }

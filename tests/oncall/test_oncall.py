@@ -349,3 +349,53 @@ def test_ical_feed_parses_back_to_the_shifts(people, frozen, api_client):
     assert "On call:" in str(events[0]["SUMMARY"])
     bad = api_client(people["anna"]).get(f"/api/v1/oncall/schedules/{s.pk}/ical?weeks=0")
     assert bad.status_code == 422
+
+
+def test_secret_feed_url_works_without_a_token_and_dies_on_rotation(
+    people, frozen, api_client, client
+):
+    s = emea_rota(people)
+    # Reading agents may fetch the feed with their token, but only managers hand out URLs.
+    denied = api_client(people["anna"]).post(f"/api/v1/oncall/schedules/{s.pk}/feed")
+    assert denied.status_code == 403
+    r = api_client(people["lead"]).post(f"/api/v1/oncall/schedules/{s.pk}/feed")
+    assert r.status_code == 201, r.content
+    path = r.json()["path"]
+    assert r.json()["url"].endswith(path)
+    secret = path.rsplit("/", 1)[1].removesuffix(".ics")
+    s.refresh_from_db()
+    assert secret not in s.feed_secret_hash and len(s.feed_secret_hash) == 64
+    # A calendar app: no Authorization header at all.
+    feed = client.get(path + "?weeks=2")
+    assert feed.status_code == 200
+    assert feed["Content-Type"].startswith("text/calendar")
+    events = list(Calendar.from_ical(feed.content).walk("VEVENT"))
+    token_feed = api_client(people["anna"]).get(f"/api/v1/oncall/schedules/{s.pk}/ical?weeks=2")
+    assert len(events) == len(list(Calendar.from_ical(token_feed.content).walk("VEVENT"))) > 0
+    assert client.get(path + "?weeks=99").status_code == 422
+    # Wrong, malformed or rotated secrets look alike: 404, JSON envelope.
+    assert client.get("/api/v1/oncall/feeds/" + "x" * 43 + ".ics").json()["error"]["code"] == (
+        "not_found"
+    )
+    assert client.get("/api/v1/oncall/feeds/short.ics").status_code == 404
+    again = api_client(people["lead"]).post(f"/api/v1/oncall/schedules/{s.pk}/feed")
+    assert client.get(path).status_code == 404
+    assert client.get(again.json()["path"]).status_code == 200
+    # Revoked: no URL works; an inactive schedule publishes nothing either.
+    assert (
+        api_client(people["lead"]).delete(f"/api/v1/oncall/schedules/{s.pk}/feed").status_code
+        == 204
+    )
+    assert client.get(again.json()["path"]).status_code == 404
+    third = api_client(people["lead"]).post(f"/api/v1/oncall/schedules/{s.pk}/feed").json()["path"]
+    services.update_schedule(s, actor=None, active=False)
+    assert client.get(third).status_code == 404
+    datas = list(
+        AuditEvent.objects.filter(subject_type="oncall_schedule", subject_id=s.pk).values_list(
+            "data", flat=True
+        )
+    )
+    actions = [d["action"] for d in datas]
+    assert actions.count("feed_secret_rotated") == 3 and "feed_secret_revoked" in actions
+    # No secret ever reaches the audit trail.
+    assert not any(secret in str(d) for d in datas)
