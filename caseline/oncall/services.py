@@ -5,7 +5,6 @@ Bad input raises ValidationFailed (422) before anything is written."""
 from __future__ import annotations
 
 import secrets
-
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
