@@ -785,7 +785,10 @@ def merge_contacts(
     with transaction.atomic():
         rows = {
             c.pk: c
-            for c in Contact.objects.select_for_update().filter(pk__in=[source_id, target_id])
+            # Locked in id order: concurrent merges of the same pair cannot deadlock.
+            for c in Contact.objects.select_for_update()
+            .filter(pk__in=[source_id, target_id])
+            .order_by("pk")
         }
         if source_id not in rows:
             raise NotFound(f"no contact with id {source_id}")
@@ -1508,6 +1511,8 @@ def revoke_api_token(prefix: str, *, actor: User, any_user: bool = False) -> Api
         # Managing staff does not extend to admins: their tokens stay out of reach.
         admins = User.objects.filter(groups__name=ADMIN).exclude(pk=actor.pk).values("pk")
         qs = qs.exclude(user__is_superuser=True).exclude(user__in=admins)
-    if not qs.exists():
+    token_id = qs.order_by("pk").values_list("pk", flat=True).first()
+    if token_id is None:
         raise NotFound(f"no active token of yours starts with {prefix!r}")
-    return token_store.revoke_token(prefix, actor=actor)
+    # Revoke exactly the token found above: another user's token may share the prefix.
+    return token_store.revoke_token(prefix, actor=actor, token_id=token_id)

@@ -38,9 +38,16 @@ def create_token(user: User, name: str = "", *, actor: User | None = None) -> tu
     return token, secret
 
 
-def revoke_token(prefix: str, *, actor: User | None = None) -> ApiToken:
+def revoke_token(
+    prefix: str, *, actor: User | None = None, token_id: int | None = None
+) -> ApiToken:
+    """Revoke the active token starting with ``prefix`` (the one with ``token_id`` when the
+    caller has already chosen it: prefixes are not unique across users)."""
     with transaction.atomic():
-        token = ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+        qs = ApiToken.objects.select_for_update().filter(prefix=prefix, revoked_at__isnull=True)
+        if token_id is not None:
+            qs = qs.filter(pk=token_id)
+        token = qs.order_by("pk").first()
         if token is None:
             raise NotFound(f"no active token starts with {prefix!r}")
         token.revoked_at = now()

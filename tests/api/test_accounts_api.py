@@ -694,6 +694,26 @@ def test_revoking_someone_elses_token(api_client, people):
     assert Client(HTTP_AUTHORIZATION=f"Bearer {other_secret}").get("/api/v1/me").status_code == 401
 
 
+def test_revoking_a_shared_prefix_revokes_only_the_callers_token(api_client, people):
+    """Prefixes are 10 characters, not unique: revoking one's own token by its prefix
+    must never reach another user's token that happens to share it (nor an admin's)."""
+    theirs, their_secret = services.create_api_token(people["admin"], "admin's")
+    mine, my_secret = services.create_api_token(people["se"], "mine")
+    # The other user's token is older (found first by prefix alone); give both one prefix.
+    ApiToken.objects.filter(pk=mine.pk).update(prefix=theirs.prefix)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {my_secret}")
+    assert client.delete(f"/api/v1/tokens/{theirs.prefix}").status_code == 204
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {their_secret}").get("/api/v1/me").status_code == 200
+    assert client.get("/api/v1/me").status_code == 401
+    assert ApiToken.objects.get(pk=theirs.pk).revoked_at is None
+    assert ApiToken.objects.get(pk=mine.pk).revoked_at is not None
+    # A support manager revoking "anyone's" token by that prefix still cannot reach the admin's.
+    assert_error(
+        api_client(people["sm"]).delete(f"/api/v1/tokens/{theirs.prefix}"), 404, "not_found"
+    )
+    assert ApiToken.objects.get(pk=theirs.pk).revoked_at is None
+
+
 def test_customers_manage_their_own_tokens(api_client, customer):
     client = api_client(customer)
     resp = post(client, "/api/v1/tokens", {"name": "portal script"})
