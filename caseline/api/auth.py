@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
 
+from caseline import sqlcache
 from caseline.accounts.models import ApiToken, User
 from caseline.accounts.tokens import digest as token_digest
 from caseline.errors import DomainError, PermissionDenied
@@ -43,6 +44,45 @@ def _apply_rate_limit(request: HttpRequest, key: str) -> None:
         raise RateLimited(verdict.retry_after, verdict.limit)
 
 
+# The token lookup, compiled once per database (caseline.sqlcache): the token's columns,
+# its user's columns and the user's permission version, in one query whose SQL Django
+# builds once instead of at every request. It still runs at every request, so a revoked
+# token, a deactivated user or a role change (new permission version) is refused or seen
+# at the caller's very next request, in every process.
+_TOKEN_FIELDS = tuple(f.attname for f in ApiToken._meta.concrete_fields)
+_USER_FIELDS = tuple(f.attname for f in User._meta.concrete_fields)
+_token_sql: dict[str, Any] = {}
+
+
+def _token_query(digest: str) -> Any:
+    return (
+        ApiToken.objects.filter(digest=digest, revoked_at__isnull=True)
+        .annotate(perm_version=permission_version(OuterRef("user_id")))
+        .values_list(*_TOKEN_FIELDS, *(f"user__{f}" for f in _USER_FIELDS), "perm_version")[:1]
+    )
+
+
+def find_token(digest: str) -> tuple[ApiToken, User, int | None] | None:
+    """The unrevoked token of ``digest`` with its user and the user's permission version."""
+    alias = ApiToken.objects.db
+    prepared = _token_sql.get(alias, False)
+    if prepared is False:
+        prepared = _token_sql[alias] = sqlcache.prepare(
+            lambda v: _token_query(v["digest"]), ({"digest": "\x00a"}, {"digest": "\x00b"})
+        )
+    if prepared is None:  # not preparable on this database: the ORM every time
+        rows = list(_token_query(digest))
+    else:
+        rows = prepared.rows({"digest": digest})
+    if not rows:
+        return None
+    row = rows[0]
+    n = len(_TOKEN_FIELDS)
+    token = ApiToken.from_db(alias, _TOKEN_FIELDS, row[:n])
+    user = User.from_db(alias, _USER_FIELDS, row[n : n + len(_USER_FIELDS)])
+    return token, user, row[-1]
+
+
 class TokenAuth(APIKeyHeader):
     """``Authorization: Bearer <token>`` (or ``Token <token>``)."""
 
@@ -55,22 +95,21 @@ class TokenAuth(APIKeyHeader):
         scheme, _, secret = key.partition(" ")
         if scheme.lower() not in {"bearer", "token"} or not secret.strip():
             return None
-        token = (
-            ApiToken.objects.select_related("user")
-            .annotate(perm_version=permission_version(OuterRef("user_id")))
-            .filter(digest=token_digest(secret.strip()), revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not token.user.is_active:
+        found = find_token(token_digest(secret.strip()))
+        if found is None:
             return None
-        prime_permissions(token.user, token.perm_version)
+        token, user, perm_version = found
+        if not user.is_active:
+            return None
+        token.user = user
+        prime_permissions(user, perm_version)
         current = now()
         if token.last_used_at is None or current - token.last_used_at > timedelta(minutes=5):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=current)
         _apply_rate_limit(request, f"t{token.pk}")
-        request.user = token.user
+        request.user = user
         request.api_token = token  # type: ignore[attr-defined]
-        return token.user
+        return user
 
 
 class CsrfFailed(PermissionDenied):

@@ -14,6 +14,7 @@ import binascii
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -211,21 +212,22 @@ def list_tickets(
     next deadline first (tickets with no running clock last). Staff rows carry
     ``next_deadline``."""
     user = actor(request)
-    qs = queries.list_tickets(
-        user,
-        {
-            "status": status,
-            "team": team,
-            "assignee": assignee,
-            "organization": organization,
-            "requester": requester,
-            "severity": severity,
-            "product_area": product_area,
-            "tag": tag,
-            "updated_since": updated_since,
-        },
-    )
+    core = {
+        "status": status,
+        "team": team,
+        "assignee": assignee,
+        "organization": organization,
+        "requester": requester,
+        "severity": severity,
+        "product_area": product_area,
+        "tag": tag,
+        "updated_since": updated_since,
+    }
     extensions = {"breached": breached, "due_within": due_within}
+    if all(v in (None, "") for v in extensions.values()) and order in (None, "", "-id", "newest"):
+        # the common queue request: SQL compiled once per filter shape (queries.list_page)
+        return _render_list(_fast_page(request, user, core, limit, cursor))
+    qs = queries.list_tickets(user, core)
     unknown = [
         k for k, v in extensions.items() if v not in (None, "") and k not in queries.LIST_FILTERS
     ]
@@ -243,6 +245,46 @@ def list_tickets(
             )
             raise ValidationFailed("invalid order", fields={"order": f"one of {choices}"})
     return _render(request, _ticket_page(request, qs, user.is_customer, limit, cursor, sort))
+
+
+def _json_datetime(value: Any) -> str:
+    """A datetime as Django's (and so ninja's) JSON encoder writes it."""
+    if type(value) is datetime:
+        text = value.isoformat()
+        if value.microsecond:
+            text = text[:23] + text[26:]
+        if text.endswith("+00:00"):
+            text = text[:-6] + "Z"
+        return text
+    return _RENDERER.encoder_class().default(value)
+
+
+def _render_list(data: dict[str, Any]) -> HttpResponse:
+    """The list page as JSON with orjson (the same JSON values as ``_render``: datetimes
+    as Django writes them; only the whitespace differs). Encoding the page was a fifth of
+    a list request."""
+    content = orjson.dumps(data, default=_json_datetime, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return HttpResponse(content, status=200, content_type=_CONTENT_TYPE)
+
+
+def _fast_page(request: HttpRequest, user, filters: dict[str, Any], limit: int, cursor):
+    """A newest-first page with the core filters only: the same answer as
+    :func:`_ticket_page`, read through ``queries.list_page``."""
+    shape, values = queries.parse_list_filters(user, filters)  # filter errors come first
+    if limit < 1 or limit > MAX_LIMIT:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
+        )
+    after = None
+    if cursor:
+        after = decode_cursor(cursor).get("id")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
+            raise ValidationFailed(
+                "invalid cursor", fields={"cursor": "not a cursor from this API"}
+            )
+    customer = user.is_customer
+    rows, extra = queries.list_page(shape, values, customer=customer, after=after, limit=limit)
+    return _page_body(request, rows, customer, limit, extra, None)
 
 
 def _render(request: HttpRequest, data: Any, status: int = 200):
@@ -303,6 +345,11 @@ def _ticket_page(
     if sort is not None and sort.key not in values:
         values += (sort.key,)
     rows = list(qs.values(*values)[: limit + 1])
+    return _page_body(request, rows, customer, limit, extra, sort)
+
+
+def _page_body(request, rows, customer: bool, limit: int, extra, sort) -> dict[str, Any]:
+    """The page's body from up to ``limit + 1`` list rows."""
     has_more = len(rows) > limit
     rows = rows[:limit]
     if customer:
