@@ -1,5 +1,6 @@
 """IMAP polling (``caseline mailpoll``): fetch unseen messages of each active IMAP mailbox,
-ingest each one, and only after its transaction committed mark it \\Seen (or delete it).
+ingest them (one transaction per fetched batch), and only after the commit mark them \\Seen
+(or delete them).
 
 Messages are fetched with ``BODY.PEEK[]`` so fetching alone never sets \\Seen: a poller
 killed at any point leaves every uncommitted message unseen, and the next run picks it up
@@ -24,12 +25,19 @@ from django.db import close_old_connections, connection
 
 from caseline.timesource import now
 
-from .ingest import ingest
+from .ingest import ingest_many
 from .models import Mailbox
 
 log = logging.getLogger(__name__)
 
-FETCH_BATCH = 20
+
+def fetch_batch() -> int:
+    """Messages fetched and ingested per transaction (``MAIL_INGEST_BATCH``, default 20)."""
+    from django.conf import settings
+
+    return max(1, int(getattr(settings, "MAIL_INGEST_BATCH", 20)))
+
+
 IDLE_SECONDS = 240  # re-issue IDLE before typical 29-minute server timeouts, and NATs
 
 
@@ -69,25 +77,36 @@ def connect(mailbox: Mailbox, *, timeout: float = 30.0):
 
 
 def poll_once(mailbox: Mailbox, client) -> dict[str, int]:
-    """Ingest every unseen message of the selected folder; returns counts."""
+    """Ingest every unseen message of the selected folder; returns counts.
+
+    Each fetched batch is ingested in one transaction (``ingest_many``) and flagged
+    \\Seen (or deleted) with one command after its commit."""
     counts = {"fetched": 0, "new": 0, "duplicate": 0}
     uids = sorted(client.search(["UNSEEN", "NOT", "DELETED"]))
-    for start in range(0, len(uids), FETCH_BATCH):
-        batch = uids[start : start + FETCH_BATCH]
+    size = fetch_batch()
+    for start in range(0, len(uids), size):
+        batch = uids[start : start + size]
         data = client.fetch(batch, ["BODY.PEEK[]"])
+        got: list[int] = []
+        raws: list[bytes] = []
         for uid in batch:
             item = data.get(uid)
             if item is None:  # expunged meanwhile by another client
                 continue
-            raw = item.get(b"BODY[]") or b""
-            counts["fetched"] += 1
-            result = ingest(raw, mailbox, source="imap")  # committed when it returns
+            got.append(uid)
+            raws.append(item.get(b"BODY[]") or b"")
+        if not got:
+            continue
+        counts["fetched"] += len(got)
+        # committed when it returns
+        results = ingest_many([(raw, mailbox) for raw in raws], source="imap")
+        for result in results:
             counts["duplicate" if result.duplicate else "new"] += 1
-            if mailbox.delete_after_import:
-                client.delete_messages([uid])
-                client.expunge()
-            else:
-                client.add_flags([uid], [b"\\Seen"])
+        if mailbox.delete_after_import:
+            client.delete_messages(got)
+            client.expunge()
+        else:
+            client.add_flags(got, [b"\\Seen"])
     return counts
 
 

@@ -14,9 +14,16 @@ quarantine / ignore record) out. Nothing lost, nothing doubled.
    ``InboundMessage`` row. The callers (IMAP poller, SMTP receiver) acknowledge the
    message to the server only after this returns, i.e. after the commit.
 
-An unexpected error inside step 4 rolls it back and quarantines the message in a second
-transaction with the reason; only when even that fails does ``ingest`` raise (the poller
-then leaves the message unseen, the SMTP receiver answers 451).
+A transaction refused by a race (deadlock, unique index, locked database) is tried
+again (``TRANSIENT_ATTEMPTS``); any other error inside step 4 rolls it back and
+quarantines the message in a second transaction with the reason; only when even that
+fails does ``ingest`` raise (the poller then leaves the message unseen, the SMTP
+receiver answers 451).
+
+``ingest_many([(raw, mailbox), ...])`` does the same for several messages in ONE
+transaction (per-batch look-ups, one INSERT for the records and one for the
+acknowledgements); if any of them fails the batch is rolled back and each message is
+ingested again on its own.
 """
 
 from __future__ import annotations
@@ -34,9 +41,12 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 
-from caseline.accounts.models import Contact, User
+from caseline.accounts.models import Contact, ContactEmail, User
+from caseline.accounts.services import normalize_email
 from caseline.audit.services import record
 from caseline.errors import Conflict, DomainError
 from caseline.text import strip_reply
@@ -62,6 +72,10 @@ log = logging.getLogger(__name__)
 # caller could acknowledge the message to its server. Never set in production.
 FAULT_ENV = "CASELINE_MAIL_FAULT"
 CRASH_EXIT_CODE = 71
+# A transaction refused by a race (deadlock, unique index, locked database) is tried
+# this many times before the message is quarantined (or, when even that fails, the
+# error reaches the caller, which leaves the message with its server).
+TRANSIENT_ATTEMPTS = 3
 _fault_counter = {"n": 0}
 
 REPLY_MARKER = "##- Please type your reply above this line -##"
@@ -147,18 +161,27 @@ def _surviving(ticket: Ticket | None) -> Ticket | None:
     return ticket
 
 
-def find_thread(parsed: ParsedMessage) -> tuple[Ticket | None, str]:
+def _thread_ids(parsed: ParsedMessage) -> list[str]:
+    return [i for i in (parsed.in_reply_to, *reversed(parsed.references)) if i][:100]
+
+
+def find_thread(parsed: ParsedMessage, batch: _Batch | None = None) -> tuple[Ticket | None, str]:
     """(ticket, how): by our Message-ID in In-Reply-To/References, then the subject token."""
-    ids = [i for i in (parsed.in_reply_to, *reversed(parsed.references)) if i]
+    ids = _thread_ids(parsed)
     if ids:
-        found = (
-            Message.objects.filter(email_message_id__in=ids[:100])
-            .select_related("ticket")
-            .order_by("-id")
-            .first()
-        )
-        if found is not None:
-            return _surviving(found.ticket), "message-id"
+        if batch is not None:
+            hits = [batch.threads[i] for i in ids if i in batch.threads]
+            if hits:
+                return _surviving(max(hits, key=lambda hit: hit[0])[1]), "message-id"
+        else:
+            found = (
+                Message.objects.filter(email_message_id__in=ids)
+                .select_related("ticket")
+                .order_by("-id")
+                .first()
+            )
+            if found is not None:
+                return _surviving(found.ticket), "message-id"
         for mid in ids:
             number = our_ticket_from_id(mid)
             if number is not None:
@@ -330,6 +353,136 @@ def _quarantine_row(mailbox, key, parsed, sha, raw_name, size, source, reason) -
 # --- the service ---------------------------------------------------------------------------
 
 
+@dataclass
+class _Item:
+    """One raw message on its way in: parsed (outside any transaction) and keyed."""
+
+    raw: bytes
+    mailbox: Mailbox
+    parsed: ParsedMessage | None
+    parse_error: str | None
+    sha: str
+    key: str
+    raw_name: str = ""
+
+
+class _Batch:
+    """What the messages of one ``ingest_many`` transaction share, read with one query
+    each when the transaction begins and kept up to date by its own writes:
+
+    - ``flagged``: the senders carrying a bounce flag (plus what a bounce of the batch
+      flagged), so that only those pay the DELETE that clears a flag;
+    - ``contacts``: sender address -> (contact, its primary email if known), the known
+      senders read at once, the new ones added as the batch creates them;
+    - ``threads``: Message-ID -> (message id, ticket) for every In-Reply-To/References
+      id of the batch that names a stored message, plus the messages the batch stores;
+    - ``inbound`` and ``outbox``: rows written with one INSERT each at the end
+      (``flush``), still inside the transaction.
+    """
+
+    def __init__(self, items: list[_Item]) -> None:
+        senders = sorted({_sender(i) for i in items if _sender(i)})
+        self.flagged: set[str] = set()
+        self.contacts: dict[str, tuple[Contact, str | None]] = {}
+        self.threads: dict[str, tuple[int, Ticket]] = {}
+        self.inbound: list[InboundMessage] = []
+        self.outbox: list[Any] = []
+        if senders:
+            self.flagged = set(
+                FlaggedAddress.objects.filter(address__in=senders).values_list("address", flat=True)
+            )
+            from caseline.accounts.services import resolve_merged
+
+            rows = (
+                ContactEmail.objects.annotate(lower=Lower("email"))
+                .filter(lower__in=senders)
+                .select_related("contact__organization")
+            )
+            for row in rows:
+                contact = resolve_merged(row.contact)
+                primary = row.email if row.is_primary and contact.pk == row.contact_id else None
+                self.contacts[row.lower] = (contact, primary)
+        ids = sorted({mid for i in items if i.parsed for mid in _thread_ids(i.parsed)})
+        if ids:
+            found = (
+                Message.objects.filter(email_message_id__in=ids)
+                .select_related("ticket")
+                .order_by("id")
+            )
+            for message in found:  # ascending ids: the newest message of an id wins
+                self.threads[message.email_message_id] = (message.pk, message.ticket)
+
+    def remember(self, message: Message | None, ticket: Ticket | None) -> None:
+        if message is not None and ticket is not None and message.email_message_id:
+            self.threads[message.email_message_id] = (message.pk, ticket)
+
+    def flush(self) -> None:
+        if self.inbound:
+            InboundMessage.objects.bulk_create(self.inbound)
+        from .outbound import write_deferred
+
+        write_deferred(self.outbox)
+
+
+def _prepare(raw: bytes, mailbox: Mailbox, timings: Timings | None) -> _Item:
+    started = time.perf_counter()
+    raw = bytes(raw)
+    parse_error: str | None = None
+    parsed: ParsedMessage | None
+    try:
+        parsed = parse_message(raw)
+    except UnparseableMessage as exc:
+        parsed, parse_error = None, exc.reason
+    except Exception as exc:  # a parser bug: quarantine it rather than block the mailbox
+        log.exception("parsing an inbound message of %s failed", mailbox)
+        parsed, parse_error = None, f"parser failed: {exc.__class__.__name__}: {exc}"
+    sha = parsed.sha256 if parsed is not None else hashlib.sha256(raw).hexdigest()
+    if timings is not None:
+        timings.parse += time.perf_counter() - started
+    return _Item(raw, mailbox, parsed, parse_error, sha, dedupe_key(parsed, sha))
+
+
+def _sender(item: _Item) -> str:
+    return item.parsed.from_.address if item.parsed and item.parsed.from_ else ""
+
+
+def _write(
+    item: _Item,
+    *,
+    source: str,
+    timings: Timings | None,
+    bypass_rate_limit: bool,
+    batch: _Batch | None,
+) -> InboundMessage:
+    """The writes of one message (inside the caller's transaction)."""
+    if item.parse_error is not None:
+        return _quarantine_row(
+            item.mailbox,
+            item.key,
+            None,
+            item.sha,
+            item.raw_name,
+            len(item.raw),
+            source,
+            f"unparseable: {item.parse_error}",
+        )
+    assert item.parsed is not None
+    return _process(
+        item.parsed,
+        item.mailbox,
+        key=item.key,
+        raw_name=item.raw_name,
+        source=source,
+        timings=timings,
+        bypass_rate_limit=bypass_rate_limit,
+        batch=batch,
+    )
+
+
+def _existing(mailbox: Mailbox, key: str) -> InboundMessage | None:
+    return InboundMessage.objects.filter(mailbox=mailbox, dedupe_key=key).first()
+
+
 def ingest(
     raw: bytes,
     mailbox: Mailbox,
@@ -340,62 +493,170 @@ def ingest(
 ) -> IngestResult:
     """Turn one raw message into a ticket, a message, or a quarantine/ignore record."""
     started = time.perf_counter()
-    raw = bytes(raw)
-    parse_error: str | None = None
-    parsed: ParsedMessage | None
-    try:
-        parsed = parse_message(raw)
-    except UnparseableMessage as exc:
-        parsed, parse_error = None, exc.reason
-    sha = parsed.sha256 if parsed is not None else hashlib.sha256(raw).hexdigest()
-    if timings is not None:
-        timings.parse += time.perf_counter() - started
-    key = dedupe_key(parsed, sha)
-    existing = InboundMessage.objects.filter(mailbox=mailbox, dedupe_key=key).first()
-    if existing is not None:
-        return IngestResult(existing, duplicate=True)
-    raw_name = store_raw(raw, sha)
-    try:
-        with transaction.atomic():
-            if parse_error is not None:
-                row = _quarantine_row(
-                    mailbox,
-                    key,
-                    None,
-                    sha,
-                    raw_name,
-                    len(raw),
-                    source,
-                    f"unparseable: {parse_error}",
-                )
-            else:
-                assert parsed is not None
-                row = _process(
-                    parsed,
-                    mailbox,
-                    key=key,
-                    raw_name=raw_name,
+    item = _prepare(raw, mailbox, timings)
+    result = _ingest_one(item, source=source, timings=timings, bypass_rate_limit=bypass_rate_limit)
+    if timings is not None and not result.duplicate:
+        timings.total += time.perf_counter() - started
+        timings.count += 1
+    return result
+
+
+def _ingest_one(
+    item: _Item, *, source: str, timings: Timings | None, bypass_rate_limit: bool = False
+) -> IngestResult:
+    mailbox, key = item.mailbox, item.key
+    item.raw_name = item.raw_name or ""
+    failure: Exception | None = None
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        existing = _existing(mailbox, key)
+        if existing is not None:
+            return IngestResult(existing, duplicate=True)
+        item.raw_name = item.raw_name or store_raw(item.raw, item.sha)
+        try:
+            with transaction.atomic():
+                row = _write(
+                    item,
                     source=source,
                     timings=timings,
                     bypass_rate_limit=bypass_rate_limit,
+                    batch=None,
                 )
-            _fault("crash-before-commit")
-        _fault("crash-after-commit")
+                _fault("crash-before-commit")
+            _fault("crash-after-commit")
+            return IngestResult(row)
+        except (IntegrityError, OperationalError) as exc:
+            # A concurrent delivery of the same message won the unique (mailbox,
+            # dedupe_key) -- the loop's look-up returns it -- or another race (a
+            # deadlock, a contact created meanwhile, a locked SQLite database): again.
+            failure = exc
+            log.warning(
+                "inbound message %s of %s: %s (attempt %d of %d)",
+                key,
+                mailbox,
+                exc.__class__.__name__,
+                attempt,
+                TRANSIENT_ATTEMPTS,
+            )
+            time.sleep(0.05 * attempt)
+        except Exception as exc:
+            failure = exc
+            log.exception("inbound message %s of %s failed; quarantining it", key, mailbox)
+            break
+    else:
+        existing = _existing(mailbox, key)
+        if existing is not None:
+            return IngestResult(existing, duplicate=True)
+    assert failure is not None
+    reason = f"processing failed: {failure.__class__.__name__}: {failure}"
+    try:
+        with transaction.atomic():
+            row = _quarantine_row(
+                mailbox,
+                key,
+                item.parsed,
+                item.sha,
+                item.raw_name,
+                len(item.raw),
+                source,
+                reason,
+            )
     except IntegrityError:
-        # A concurrent delivery of the same message won the unique (mailbox, dedupe_key).
-        existing = InboundMessage.objects.filter(mailbox=mailbox, dedupe_key=key).first()
+        # ... or it won while ours was failing: that delivery stands.
+        existing = _existing(mailbox, key)
         if existing is None:
             raise
         return IngestResult(existing, duplicate=True)
-    except Exception as exc:
-        log.exception("inbound message %s of %s failed; quarantining it", key, mailbox)
-        reason = f"processing failed: {exc.__class__.__name__}: {exc}"
-        with transaction.atomic():
-            row = _quarantine_row(mailbox, key, parsed, sha, raw_name, len(raw), source, reason)
+    return IngestResult(row)
+
+
+def _ingest_batch(
+    items: list[_Item],
+    todo: list[int],
+    rows: dict[int, InboundMessage],
+    *,
+    source: str,
+    timings: Timings | None,
+) -> None:
+    """The one transaction of ``ingest_many`` (its rows land in ``rows``)."""
+    with transaction.atomic():
+        batch = _Batch([items[i] for i in todo])
+        for i in todo:
+            rows[i] = _write(
+                items[i], source=source, timings=timings, bypass_rate_limit=False, batch=batch
+            )
+        batch.flush()
+        _fault("crash-before-commit")
+    _fault("crash-after-commit")
+
+
+def ingest_many(
+    messages: Iterable[tuple[bytes, Mailbox]],
+    *,
+    source: str = "api",
+    timings: Timings | None = None,
+) -> list[IngestResult]:
+    """Several raw messages in ONE transaction (one result per message, in order).
+
+    The IMAP poller passes each fetched batch, the SMTP receiver the copies of one DATA
+    for its mailboxes, the benchmark batches of 20. Each message gets exactly what
+    ``ingest`` would give it: re-deliveries are recognised with one query for the whole
+    batch, a message repeated inside the batch counts once, and a message that ends in
+    quarantine (unparseable, rate limit, no sender) is simply one more row of the batch.
+
+    An unexpected error in any message rolls the whole batch back, and then every
+    message of it is ingested again on its own (``ingest``: its own transaction, the
+    failing one quarantined with the reason): none is lost, none doubled. As with
+    ``ingest``, the caller acknowledges the messages only after this returns.
+    """
+    started = time.perf_counter()
+    items = [_prepare(raw, mailbox, timings) for raw, mailbox in messages]
+    if not items:
+        return []
+    results: list[IngestResult | None] = [None] * len(items)
+    known: dict[tuple[int, str], InboundMessage] = {}
+    by_box: dict[int, list[str]] = {}
+    for item in items:
+        by_box.setdefault(item.mailbox.pk, []).append(item.key)
+    for box_id, keys in by_box.items():
+        for row in InboundMessage.objects.filter(mailbox_id=box_id, dedupe_key__in=set(keys)):
+            known[(box_id, row.dedupe_key)] = row
+    todo: list[int] = []
+    first_of: dict[tuple[int, str], int] = {}
+    repeats: list[tuple[int, int]] = []  # (index, index of its first occurrence)
+    for i, item in enumerate(items):
+        ident = (item.mailbox.pk, item.key)
+        if ident in known:
+            results[i] = IngestResult(known[ident], duplicate=True)
+        elif ident in first_of:
+            repeats.append((i, first_of[ident]))
+        else:
+            first_of[ident] = i
+            todo.append(i)
+    for i in todo:
+        items[i].raw_name = store_raw(items[i].raw, items[i].sha)
+    rows: dict[int, InboundMessage] = {}
+    try:
+        if todo:  # (nothing new: no transaction)
+            _ingest_batch(items, todo, rows, source=source, timings=timings)
+    except Exception:
+        log.warning(
+            "a batch of %d inbound messages failed; ingesting them one by one",
+            len(todo),
+            exc_info=True,
+        )
+        for i in todo:
+            results[i] = _ingest_one(items[i], source=source, timings=timings)
+    else:
+        for i, row in rows.items():
+            results[i] = IngestResult(row)
+    for i, first in repeats:
+        first_result = results[first]
+        assert first_result is not None
+        results[i] = IngestResult(first_result.inbound, duplicate=True)
     if timings is not None:
         timings.total += time.perf_counter() - started
-        timings.count += 1
-    return IngestResult(row)
+        timings.count += len(todo)
+    return [r for r in results if r is not None]
 
 
 def _process(
@@ -407,6 +668,7 @@ def _process(
     source: str,
     timings: Timings | None,
     bypass_rate_limit: bool,
+    batch: _Batch | None = None,
 ) -> InboundMessage:
     sender = parsed.from_.address if parsed.from_ else ""
     row = InboundMessage(
@@ -424,10 +686,13 @@ def _process(
     verdict = classify(parsed)
     row.flags = list(verdict.reasons)
 
-    def finish(status: str, reason: str = "") -> InboundMessage:
+    def finish(status: str, reason: str = "", *, write_now: bool = False) -> InboundMessage:
         row.status = status
         row.reason = reason[:4000]
-        row.save()
+        if batch is not None and not write_now and status != InboundMessage.Status.QUARANTINED:
+            batch.inbound.append(row)  # inserted with the batch's other rows (flush)
+        else:
+            row.save()
         if status == InboundMessage.Status.QUARANTINED:
             record(
                 "mail.quarantined",
@@ -442,12 +707,18 @@ def _process(
     if sender in _mailbox_addresses():
         return finish(InboundMessage.Status.IGNORED, "sent by one of our own mailboxes (loop)")
     if verdict.bounce:
-        return _bounce(parsed, verdict, row, finish)
+        return _bounce(parsed, verdict, row, finish, batch)
 
-    ticket, how = find_thread(parsed)
+    ticket, how = find_thread(parsed, batch)
     if verdict.autoreply or verdict.bulk:
         reason = "; ".join(verdict.reasons)
-        if ticket is not None and verdict.autoreply and ticket.status != "closed":
+        if (
+            ticket is not None
+            and verdict.autoreply
+            and ticket.status != "closed"
+            # a stranger's "auto-reply" naming a guessed ticket adds nothing to it
+            and _may_note(ticket, sender, batch)
+        ):
             note = _add_note(
                 ticket,
                 f"Automatic reply from {sender} (not sent back, ticket unchanged):\n\n"
@@ -459,16 +730,19 @@ def _process(
         limited = _rate_limited(sender)
         if limited:
             return finish(InboundMessage.Status.QUARANTINED, limited)
-    FlaggedAddress.objects.filter(address=sender).delete()  # it writes: it is alive
+    # it writes: it is alive (a batch knows which of its senders carry a flag)
+    if batch is None:
+        FlaggedAddress.objects.filter(address=sender).delete()
+    elif sender in batch.flagged:
+        FlaggedAddress.objects.filter(address=sender).delete()
+        batch.flagged.discard(sender)
 
     # who
     user = staff_user(sender)
-    from caseline.accounts.services import find_or_create_contact
-
-    contact = (
-        None
+    contact, requester_email = (
+        (None, None)
         if user is not None
-        else find_or_create_contact(sender, parsed.from_.name if parsed.from_ else "")
+        else _contact(sender, parsed.from_.name if parsed.from_ else "", batch)
     )
 
     # what
@@ -495,8 +769,12 @@ def _process(
             linked_from, ticket, how = ticket, None, "follow-up"
         else:
             message = _reply(ticket, parsed, stripped, contact, user, files)
+            if message is not None and contact is not None:
+                _add_new_ccs(ticket, parsed, sender, batch)
     if message is None:
-        ticket, message = _new_ticket(parsed, stripped, mailbox, contact, user, files, sender)
+        ticket, message = _new_ticket(
+            parsed, stripped, mailbox, contact, user, files, sender, batch
+        )
         how = how or "new"
         if linked_from is not None:
             from caseline.tickets.services import _link
@@ -512,7 +790,11 @@ def _process(
                 parsed,
                 unflagged=(sender,),
                 no_ccs=not getattr(ticket, "known_details", {}).get("ccs", True),
+                requester_email=requester_email,
+                defer=batch.outbox if batch is not None else None,
             )
+    if batch is not None:
+        batch.remember(message, ticket)
     _link_inline(message, kept)
     if refused:
         _add_note(
@@ -557,7 +839,115 @@ def _reply(ticket, parsed, stripped, contact, user, files) -> Message | None:
         return None
 
 
-def _new_ticket(parsed, stripped, mailbox, contact, user, files, sender):
+def _contact(sender: str, name: str, batch: _Batch | None) -> tuple[Contact, str | None]:
+    """(the sender's contact, its primary email when known without a query).
+
+    Alone: ``find_or_create_contact``. In a batch: the contacts read when the batch
+    began (and those it created since); an address unknown then is created at once
+    (the look-up was that read); should another transaction have created it meanwhile,
+    the unique index refuses ours and the contact is looked up as usual."""
+    from caseline.accounts.services import create_contact, find_or_create_contact
+
+    if batch is None:
+        return find_or_create_contact(sender, name), None
+    hit = batch.contacts.get(sender)
+    if hit is not None:
+        return hit
+    try:
+        address = normalize_email(sender)
+    except ValueError:
+        address = ""
+    if address != sender:  # not in normal form: the service decides (and refuses)
+        return find_or_create_contact(sender, name), None
+    try:
+        contact = create_contact(
+            name=(name or "").strip()[:200] or address, emails=[address], _emails_checked=True
+        )
+        found: tuple[Contact, str | None] = (contact, address)
+    except Conflict:
+        found = (find_or_create_contact(sender, name), None)
+    batch.contacts[sender] = found
+    return found
+
+
+def _may_note(ticket: Ticket, sender: str, batch: _Batch | None) -> bool:
+    """May an automatic reply of ``sender`` be noted on ``ticket``? As for a reply
+    (``is_participant``), without creating a contact: a colleague who has none yet
+    counts through the organization owning the address's domain."""
+    if is_participant(ticket, _known_contact(sender, batch), staff_user(sender)):
+        return True
+    if not ticket.organization_id:
+        return False
+    from caseline.accounts.services import organization_for_email
+
+    org = organization_for_email(sender)
+    return org is not None and org.pk == ticket.organization_id
+
+
+MAX_CCS = 50
+
+
+def _cc_candidates(parsed: ParsedMessage, sender: str) -> list[Any]:
+    """To/Cc addresses that may become CCs: not the sender, not our mailboxes, not staff."""
+    ours = _mailbox_addresses()
+    out: list[Any] = []
+    seen: set[str] = set()
+    for addr in (*parsed.to, *parsed.cc):
+        a = addr.address
+        if not a or a in seen or a == sender or a in ours or "@" not in a or staff_user(a):
+            continue
+        seen.add(a)
+        out.append(addr)
+    return out
+
+
+def _add_new_ccs(ticket: Ticket, parsed: ParsedMessage, sender: str, batch: _Batch | None):
+    """A customer's reply copying people the ticket does not know yet makes them CCs
+    (SPEC §2), contacts found or created by address; a reply without To/Cc beyond our
+    mailbox and the ticket's people costs no statement more than one read."""
+    candidates = _cc_candidates(parsed, sender)
+    if not candidates:
+        return
+    from caseline.accounts.services import find_or_create_contact
+    from caseline.tickets.services import add_cc
+
+    known = {
+        e.lower()
+        for e in ContactEmail.objects.filter(
+            Q(contact__cc_tickets=ticket.pk) | Q(contact_id=ticket.requester_id)
+        ).values_list("email", flat=True)
+    }
+    new = [addr for addr in candidates if addr.address not in known]
+    if not new:
+        return
+    room = MAX_CCS - ticket.ccs.count()
+    for addr in new[: max(room, 0)]:
+        hit = batch.contacts.get(addr.address) if batch is not None else None
+        try:
+            cc = hit[0] if hit is not None else find_or_create_contact(addr.address, addr.name)
+        except DomainError:
+            continue
+        if batch is not None and hit is None:
+            batch.contacts[addr.address] = (cc, None)
+        add_cc(ticket.pk, cc, actor=None)
+
+
+def _known_contact(sender: str, batch: _Batch | None) -> Contact | None:
+    """The sender's existing contact, if any (nothing is created)."""
+    if batch is not None and sender in batch.contacts:
+        return batch.contacts[sender][0]
+    from caseline.accounts.services import resolve_merged
+
+    row = (
+        ContactEmail.objects.annotate(lower=Lower("email"))
+        .filter(lower=sender)
+        .select_related("contact")
+        .first()
+    )
+    return resolve_merged(row.contact) if row is not None else None
+
+
+def _new_ticket(parsed, stripped, mailbox, contact, user, files, sender, batch=None):
     from caseline.tickets.services import create_ticket
 
     text, html = _body(parsed, stripped)
@@ -573,10 +963,17 @@ def _new_ticket(parsed, stripped, mailbox, contact, user, files, sender):
             a = addr.address
             if not a or a == sender or a in ours or "@" not in a or staff_user(a):
                 continue
+            hit = batch.contacts.get(a) if batch is not None else None
+            if hit is not None:
+                ccs.append(hit[0])
+                continue
             try:
-                ccs.append(find_or_create_contact(a, addr.name))
+                cc_contact = find_or_create_contact(a, addr.name)
             except DomainError:
                 continue
+            ccs.append(cc_contact)
+            if batch is not None:
+                batch.contacts[a] = (cc_contact, None)
     requester = contact
     if requester is None:  # a staff member opened it by email: they are the requester
         from caseline.accounts.services import find_or_create_contact
@@ -619,7 +1016,13 @@ def _add_note(ticket: Ticket, text: str) -> Message:
     )
 
 
-def _bounce(parsed: ParsedMessage, verdict: Classification, row: InboundMessage, finish):
+def _bounce(
+    parsed: ParsedMessage,
+    verdict: Classification,
+    row: InboundMessage,
+    finish,
+    batch: _Batch | None = None,
+):
     """Attach a bounce to the ticket of the bounced message and flag the failed addresses."""
     ticket: Ticket | None = None
     bounced = verdict.bounced_message_id
@@ -647,6 +1050,8 @@ def _bounce(parsed: ParsedMessage, verdict: Classification, row: InboundMessage,
         flag.ticket = ticket or flag.ticket
         flag.flagged_at = now()
         flag.save()
+        if batch is not None:
+            batch.flagged.add(flag.address)
     note = None
     if ticket is not None and ticket.status != "closed":
         failed = ", ".join(verdict.failed_recipients) or "(no failed recipient reported)"
@@ -664,6 +1069,7 @@ def _bounce(parsed: ParsedMessage, verdict: Classification, row: InboundMessage,
         + (
             f"; flagged {', '.join(verdict.failed_recipients)}" if verdict.failed_recipients else ""
         ),
+        write_now=True,  # its id goes into the audit event below
     )
     record(
         "mail.bounced",

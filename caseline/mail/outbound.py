@@ -10,20 +10,26 @@ customer's answer (In-Reply-To/References) threads back into the ticket.
 from __future__ import annotations
 
 import html as htmllib
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from caseline.accounts.models import ContactEmail
 from caseline.notify.models import OutboxMessage
 from caseline.notify.services import enqueue_email, message_id
+from caseline.tickets.inline_reply import style_for_mail
 from caseline.tickets.models import Message, Ticket
+from caseline.timesource import now
 
 from . import cache
 from .ingest import REPLY_MARKER
 from .models import AckTemplate, FlaggedAddress, InboundMessage, Mailbox
 from .parsing import ParsedMessage, ticket_token
+
+log = logging.getLogger(__name__)
 
 MAX_REFERENCES = 20
 DEFAULT_ETA = "as soon as possible"
@@ -107,23 +113,25 @@ def recipients(
     author_email: str = "",
     unflagged: Iterable[str] = (),
     no_ccs: bool = False,
+    requester_email: str | None = None,
 ) -> dict[str, list[str]]:
     """to: the requester; cc: customer CCs and the organization's SC (SPEC §2);
     bcc: staff followers. Flagged (bounced) addresses, our mailboxes and the author are
     left out. What the caller knows is not looked up again: ``unflagged`` addresses carry
     no flag (the ingest has just cleared the sender's), ``no_ccs`` the ticket has no CCs
-    (the ingest has just created it without any)."""
+    (the ingest has just created it without any), ``requester_email`` is the requester's
+    primary email (the ingest has just created the contact, or read its email row)."""
     from .ingest import _mailbox_addresses
 
     exclude = set(_mailbox_addresses()) | {author_email.lower()}
     # the requester's primary email (Contact.primary_email: the ordering puts it first)
-    primary = (
-        ContactEmail.objects.filter(contact_id=ticket.requester_id)
-        .values_list("email", flat=True)
-        .first()
-        if ticket.requester_id
-        else None
-    )
+    primary = requester_email
+    if primary is None and ticket.requester_id:
+        primary = (
+            ContactEmail.objects.filter(contact_id=ticket.requester_id)
+            .values_list("email", flat=True)
+            .first()
+        )
     to = _clean([primary or ""], exclude=exclude)
     cc_raw: list[str] = (
         [] if no_ccs else [c.primary_email for c in ticket.ccs.prefetch_related("emails")]
@@ -158,6 +166,8 @@ def _text_to_html(text: str) -> str:
 def render_reply(ticket: Ticket, message: Message) -> tuple[str, str]:
     body_text = message.body_text or ""
     body_html = message.body_html or _text_to_html(body_text)
+    # inline replies (ticket page): our answers in the "ours" colour, as inline CSS
+    body_html = style_for_mail(body_html)
     footer = f"{ticket.reference}: {ticket.subject}"
     text = f"{REPLY_MARKER}\n\n{body_text}\n\n-- \n{footer}\n"
     html = (
@@ -255,11 +265,20 @@ def send_acknowledgement(
     *,
     unflagged: Iterable[str] = (),
     no_ccs: bool = False,
+    requester_email: str | None = None,
+    defer: list[OutboxMessage] | None = None,
 ) -> OutboxMessage | None:
     """The acknowledgement of a new email ticket to its requester (never to an
-    automated sender: the caller checks; flagged addresses are skipped). ``unflagged``
-    and ``no_ccs``: see :func:`recipients`."""
-    rcpt = recipients(ticket, unflagged=unflagged, no_ccs=no_ccs)
+    automated sender: the caller checks; flagged addresses are skipped). ``unflagged``,
+    ``no_ccs`` and ``requester_email``: see :func:`recipients`.
+
+    With ``defer`` (a batch of the ingest) the outbox row is not written here but
+    appended, unsaved, to that list: the batch inserts all its rows with one statement
+    and rings their doorbells after its commit (:func:`write_deferred`). The ticket was
+    created in the same transaction, so its acknowledgement key cannot exist yet; if it
+    did, the batch's INSERT fails and the ingest redoes every message on its own, which
+    goes through ``enqueue_email`` (idempotent)."""
+    rcpt = recipients(ticket, unflagged=unflagged, no_ccs=no_ccs, requester_email=requester_email)
     if not rcpt["to"]:
         return None
     subject, body = render_ack(ticket)
@@ -268,17 +287,58 @@ def send_acknowledgement(
         headers["In-Reply-To"] = parsed.message_id
         headers["References"] = " ".join([*parsed.references[-10:], parsed.message_id])
     text = f"{REPLY_MARKER}\n\n{body}"
+    html = f'<div style="color:#888">{htmllib.escape(REPLY_MARKER)}</div>' + _text_to_html(body)
+    key = f"cl-t{ticket.pk}-ack"
+    if defer is not None:
+        row = OutboxMessage(
+            kind=OutboxMessage.Kind.EMAIL,
+            idempotency_key=key,
+            # the payload enqueue_email writes for these arguments
+            payload={
+                "to": rcpt["to"],
+                "cc": [],
+                "subject": subject,
+                "text": text,
+                "html": html,
+                "from_email": mailbox.address,
+                "headers": headers,
+            },
+            subject_type="ticket",
+            subject_id=ticket.pk,
+            enqueued_at=now(),
+        )
+        defer.append(row)
+        return row
     return enqueue_email(
-        key=f"cl-t{ticket.pk}-ack",
+        key=key,
         to=rcpt["to"],
         subject=subject,
         text=text,
-        html=f'<div style="color:#888">{htmllib.escape(REPLY_MARKER)}</div>' + _text_to_html(body),
+        html=html,
         from_email=mailbox.address,
         headers=headers,
         subject_type="ticket",
         subject_id=ticket.pk,
     )
+
+
+def write_deferred(rows: list[OutboxMessage]) -> None:
+    """Insert outbox rows collected with ``defer`` (one statement) and, after the
+    commit, ring one doorbell for all of them (``caseline.mail.tasks``)."""
+    if not rows:
+        return
+    OutboxMessage.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+
+    def ring() -> None:
+        from .tasks import deliver_outbox_rows
+
+        try:
+            deliver_outbox_rows(ids)
+        except Exception:  # the sweeper hands the rows out later
+            log.exception("could not enqueue outbox rows %s; the sweeper will", ids)
+
+    transaction.on_commit(ring)
 
 
 def deliveries(message_ids: list[int]) -> dict[int, dict[str, Any]]:

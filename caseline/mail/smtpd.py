@@ -1,7 +1,8 @@
 """The SMTP receiver (``caseline smtpd``): an aiosmtpd server behind the MTA.
 
 RCPT TO must name an active mailbox (550 otherwise). DATA ingests the message once per
-addressed mailbox, each in its own committed transaction, and only then answers
+addressed mailbox, all copies in one committed transaction (shared with the DATA
+commands of other sessions arriving meanwhile: ``GroupCommit``), and only then answers
 ``250``; any failure answers ``451 4.3.0`` so the MTA keeps the message and retries (a
 retry of a message that did commit is a deduplicated no-op).
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from concurrent.futures import Future
 
 from django.db import close_old_connections
 
 from . import cache
-from .ingest import ingest, max_message_bytes
+from .ingest import ingest_many, max_message_bytes
 from .models import Mailbox
 
 log = logging.getLogger(__name__)
@@ -27,15 +30,78 @@ def _mailbox_for(address: str) -> Mailbox | None:
     return cache.mailbox_by_address(address)
 
 
-def _ingest_all(raw: bytes, mailbox_ids: list[int]) -> list[str]:
-    close_old_connections()
-    try:
-        statuses = []
-        for mailbox in cache.mailboxes_by_id(mailbox_ids):
-            statuses.append(ingest(raw, mailbox, source="smtp").status)
-        return statuses
-    finally:
+def _ingest_group(group: list[tuple[bytes, list[int]]]) -> list[list[str]]:
+    """Ingest the messages of several DATA commands (each for its mailboxes) in one
+    transaction; one list of statuses per DATA."""
+    items: list[tuple[bytes, Mailbox]] = []
+    owners: list[int] = []
+    for k, (raw, mailbox_ids) in enumerate(group):
+        for box in cache.mailboxes_by_id(mailbox_ids):
+            items.append((raw, box))
+            owners.append(k)
+    out: list[list[str]] = [[] for _ in group]
+    for k, result in zip(owners, ingest_many(items, source="smtp"), strict=True):
+        out[k].append(result.status)
+    return out
+
+
+class GroupCommit:
+    """Group commit for concurrent DATA commands (an MTA delivers over several
+    connections at once): a thread arriving while no group is being ingested ingests
+    everything waiting (up to ``max_group`` DATA commands) in one transaction
+    (``ingest_many``); the threads arriving meanwhile wait, and when that group is done
+    one of those still waiting ingests the next. A thread gets its statuses (and its
+    session its ``250``) only after the transaction holding its message committed; if
+    that fails, every DATA of the group gets the error (``451``; the MTA retries, and a
+    message that did commit is then a re-delivery)."""
+
+    def __init__(self, max_group: int = 20) -> None:
+        self.max_group = max_group
+        self._cond = threading.Condition()
+        self._waiting: list[tuple[bytes, list[int], Future]] = []
+        self._draining = False
+
+    def submit(self, raw: bytes, mailbox_ids: list[int]) -> list[str]:
+        future: Future = Future()
+        with self._cond:
+            self._waiting.append((raw, mailbox_ids, future))
+        while True:
+            with self._cond:
+                while self._draining and not future.done():
+                    self._cond.wait()
+                if future.done():
+                    break
+                self._draining = True
+                group = self._waiting[: self.max_group]
+                del self._waiting[: self.max_group]
+            try:
+                self._ingest(group)
+            finally:
+                with self._cond:
+                    self._draining = False
+                    self._cond.notify_all()
+        return future.result()
+
+    @staticmethod
+    def _ingest(group: list[tuple[bytes, list[int], Future]]) -> None:
         close_old_connections()
+        try:
+            statuses = _ingest_group([(raw, ids) for raw, ids, _ in group])
+        except BaseException as exc:
+            for _, _, future in group:
+                future.set_exception(exc)
+        else:
+            for (_, _, future), result in zip(group, statuses, strict=True):
+                future.set_result(result)
+        finally:
+            close_old_connections()
+
+
+_group = GroupCommit()
+
+
+def _ingest_all(raw: bytes, mailbox_ids: list[int]) -> list[str]:
+    return _group.submit(raw, mailbox_ids)
 
 
 class CaselineHandler:

@@ -61,7 +61,7 @@ def test_failed_ingest_leaves_message_unseen(imap, monkeypatch):
     def db_down(*a, **k):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(imap_mod, "ingest", db_down)
+    monkeypatch.setattr(imap_mod, "ingest_many", db_down)
     assert imap_mod.poll_all_once()["errors"] == 1
     assert len(imap.unseen()) == 1  # not lost: still unseen on the server
     monkeypatch.undo()
@@ -130,11 +130,12 @@ def test_idle_poller_picks_up_new_mail(imap):
     assert not thread.is_alive()
 
 
-def _run_poller(env, fault: str | None) -> subprocess.CompletedProcess:
+def _run_poller(env, fault: str | None, batch: int = 20) -> subprocess.CompletedProcess:
     env = dict(env)
     env.pop("CASELINE_MAIL_FAULT", None)
     if fault:
         env["CASELINE_MAIL_FAULT"] = fault
+    env["MAIL_INGEST_BATCH"] = str(batch)
     return subprocess.run(
         [sys.executable, "-m", "caseline", "mailpoll", "--once"],
         env=env,
@@ -146,9 +147,22 @@ def _run_poller(env, fault: str | None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("fault", ["crash-before-commit:3", "crash-after-commit:3"])
-def test_crash_between_parse_and_commit_loses_and_doubles_nothing(imap, subprocess_env, fault):
-    """Kill the poller inside the 3rd transaction (or right after its commit, before the
+@pytest.mark.parametrize(
+    "batch,fault,committed,seen",
+    [
+        # one message per transaction: killed inside / right after the 3rd one
+        (1, "crash-before-commit:3", 2, 2),
+        (1, "crash-after-commit:3", 3, 2),
+        # two per transaction: killed inside the 2nd batch (its 2 messages are lost with
+        # it and fetched again), or after its commit but before both were flagged \\Seen
+        (2, "crash-before-commit:2", 2, 2),
+        (2, "crash-after-commit:2", 4, 2),
+    ],
+)
+def test_crash_between_parse_and_commit_loses_and_doubles_nothing(
+    imap, subprocess_env, batch, fault, committed, seen
+):
+    """Kill the poller inside a transaction (or right after its commit, before the
     \\Seen flag), restart it: every message arrives exactly once."""
     from caseline.mail.ingest import CRASH_EXIT_CODE
 
@@ -156,14 +170,13 @@ def test_crash_between_parse_and_commit_loses_and_doubles_nothing(imap, subproce
     subjects = [f"crash {i}" for i in range(6)]
     for s in subjects:
         imap.append(make_mail(subject=s))
-    crashed = _run_poller(subprocess_env, fault)
+    crashed = _run_poller(subprocess_env, fault, batch)
     assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-2000:]
-    committed = 2 if fault.startswith("crash-before") else 3
     assert InboundMessage.objects.count() == committed
-    assert len(imap.unseen()) == 6 - 2  # only what committed *and* was flagged is seen
-    again = _run_poller(subprocess_env, None)
+    assert len(imap.unseen()) == 6 - seen  # only what committed *and* was flagged is seen
+    again = _run_poller(subprocess_env, None, batch)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "duplicate 1" in again.stdout if committed == 3 else "duplicate 0" in again.stdout
+    assert f"duplicate {committed - seen}" in again.stdout
     assert imap.unseen() == []
     assert sorted(Ticket.objects.values_list("subject", flat=True)) == subjects
     assert InboundMessage.objects.count() == 6

@@ -330,3 +330,46 @@ def test_reply_to_ack_threads(mailbox):
         mailbox,
     ).inbound
     assert row.ticket_id == ticket.pk and row.threaded_by == "message-id"
+
+
+def test_customer_reply_adds_new_ccs(mailbox, acme, make_staff):
+    """SPEC §2: people a customer copies on a reply become CCs of the ticket (contacts
+    found or created by address); our mailboxes, staff, the sender, the requester and
+    existing CCs are not added (again)."""
+    from caseline.accounts.services import create_contact
+
+    first = ingest(make_mail(subject="Sync", cc="Carl <carl@elsewhere.test>"), mailbox).inbound
+    ticket = first.ticket
+    make_staff("support_engineer", email="sam@caseline.test")
+    known = create_contact(name="Dora Known", emails=["dora@partner.test"])
+    reply = make_mail(
+        sender="bob@acme.test",
+        subject=f"Re: [CL-{ticket.pk}] Sync",
+        in_reply_to=first.message_id,
+        to="support@caseline.test, Ann Customer <ann@acme.test>",
+        cc="carl@elsewhere.test, New Person <new@partner.test>, dora@partner.test, "
+        "sam@caseline.test, bob@acme.test",
+    )
+    row = ingest(reply, mailbox).inbound
+    assert row.ticket_id == ticket.pk and row.threaded_by == "message-id"
+    ccs = {c.primary_email: c for c in ticket.ccs.all()}
+    assert set(ccs) == {"carl@elsewhere.test", "new@partner.test", "dora@partner.test"}
+    assert ccs["new@partner.test"].name == "New Person"
+    assert ccs["dora@partner.test"].pk == known.pk
+    # the same reply-all again (another message) adds nothing more
+    again = make_mail(
+        sender="ann@acme.test",
+        subject=f"Re: [CL-{ticket.pk}] Sync",
+        in_reply_to=first.message_id,
+        cc="carl@elsewhere.test, new@partner.test",
+    )
+    ingest(again, mailbox)
+    assert ticket.ccs.count() == 3
+    # an auto-reply or a stranger's message copies nobody in
+    stranger = make_mail(
+        sender="mallory@evil.test",
+        subject=f"Re: [CL-{ticket.pk}] Sync",
+        cc="victim@else.test",
+    )
+    assert ingest(stranger, mailbox).inbound.threaded_by == "new-linked"
+    assert ticket.ccs.count() == 3

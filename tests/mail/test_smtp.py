@@ -26,6 +26,11 @@ def receiver(transactional_db):
     ctl.start()
     yield port
     ctl.stop()
+    # the server loop's worker threads are gone with it: collect their DB connections
+    # now (else PostgreSQL still sees them when the test database is dropped)
+    import gc
+
+    gc.collect()
 
 
 def _send(port: int, raw: bytes, rcpt: list[str]):
@@ -59,7 +64,7 @@ def test_451_on_failure_then_accepted_once(receiver, monkeypatch):
     def db_down(*a, **k):
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(smtpd_mod, "ingest", db_down)
+    monkeypatch.setattr(smtpd_mod, "ingest_many", db_down)
     with pytest.raises(smtplib.SMTPDataError) as info:
         _send(receiver, raw, ["help@caseline.test"])
     assert info.value.smtp_code == 451
@@ -185,3 +190,84 @@ def test_failures_retry_with_backoff_then_show_on_message(world, settings, mail,
     item = resp.json()["results"][0]
     assert item["message_id"] == reply.pk and item["status"] == "failed"
     assert "gave up after 2 attempts" in item["last_error"]
+
+
+def test_concurrent_sessions_each_get_250_after_commit_once(receiver):
+    """An MTA delivering over several connections at once: every DATA is answered 250,
+    every message recorded once (the DATA commands share transactions: GroupCommit)."""
+    import threading
+
+    Mailbox.objects.create(name="S", address="help@caseline.test", kind="smtp")
+    raws = [
+        make_mail(sender=f"p{i}@acme.test", to="help@caseline.test", subject=f"parallel {i}")
+        for i in range(8)
+    ]
+    out: list = [None] * len(raws)
+
+    def send(i):
+        try:
+            out[i] = _send(receiver, raws[i], ["help@caseline.test"])
+        except Exception as exc:  # reported below
+            out[i] = exc
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(raws))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert out == [{}] * len(raws)
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == sorted(
+        f"parallel {i}" for i in range(8)
+    )
+    assert InboundMessage.objects.filter(status="processed").count() == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_group_commit_ingests_waiting_data_commands_together(monkeypatch):
+    """While one group is being ingested, the DATA commands arriving meanwhile wait and
+    are then ingested together, in one transaction; each gets its own statuses."""
+    import threading
+    import time
+
+    box = Mailbox.objects.create(name="S", address="help@caseline.test", kind="smtp")
+    other = Mailbox.objects.create(name="T", address="other@caseline.test", kind="smtp")
+    group = smtpd_mod.GroupCommit(max_group=20)
+    real = smtpd_mod._ingest_group
+    sizes: list[int] = []
+
+    def recording(items):
+        sizes.append(len(items))
+        if len(sizes) == 1:  # hold the first group until the others are waiting
+            deadline = time.monotonic() + 20
+            while len(group._waiting) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return real(items)
+
+    monkeypatch.setattr(smtpd_mod, "_ingest_group", recording)
+    raws = [make_mail(sender=f"g{i}@acme.test", subject=f"group {i}") for i in range(5)]
+    out: list = [None] * 5
+
+    def submit(i):
+        try:
+            ids = [box.pk, other.pk] if i == 4 else [box.pk]
+            out[i] = group.submit(raws[i], ids)
+        except Exception as exc:
+            out[i] = exc
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    while not sizes:
+        time.sleep(0.01)
+    rest = [threading.Thread(target=submit, args=(i,)) for i in range(1, 5)]
+    for t in rest:
+        t.start()
+    for t in (first, *rest):
+        t.join(60)
+    assert sizes == [1, 4]
+    assert out == [["processed"]] * 4 + [["processed", "processed"]]
+    assert InboundMessage.objects.count() == 6  # the last one for both mailboxes
+    assert Ticket.objects.count() == 6

@@ -31,7 +31,10 @@ NEW_TICKET_MAX = 28
 NEW_TICKET_KNOWN_CONTACT_MAX = 22
 REPLY_MAX = 14
 DUPLICATE_MAX = 1
-PER_CC_MAX = 7  # each CC is a contact: found or created (with its audit row)
+PER_CC_MAX = 7
+# ingest_many, 5 new tickets + 5 replies (test_batch_statements_per_message): 128 on
+# SQLite, 129 on PostgreSQL when set (2026-12-02), subscribers' statements apart.
+BATCH_OF_10_MAX = 130  # each CC is a contact: found or created (with its audit row)
 
 
 class Counter:
@@ -58,6 +61,16 @@ class Counter:
                     self.inside += len(connection.queries_log) - before
 
         return run
+
+    def ingest_many(self, raws, mailbox):
+        from caseline.mail.ingest import ingest_many
+
+        self.inside = 0
+        connection.queries_log.clear()
+        with self._ctx:
+            results = ingest_many([(raw, mailbox) for raw in raws], source="imap")
+        total = len(self._ctx.captured_queries)
+        return results, total, total - self.inside
 
     def ingest(self, raw, mailbox):
         self.inside = 0
@@ -99,6 +112,24 @@ def test_reply_statements(mailbox, acme, counter):
     assert result.inbound.threaded_by == "message-id"
     assert result.inbound.ticket_id == first.ticket_id
     assert own <= REPLY_MAX, (own, total)
+
+
+def test_batch_statements_per_message(mailbox, acme, counter):
+    """A batch of 10 (5 new tickets from new contacts, 5 replies of known contacts):
+    the look-ups of flags, contacts, threads and re-deliveries are one query each for the
+    batch, the InboundMessage and acknowledgement rows one INSERT each."""
+    firsts = [
+        ingest(make_mail(sender=f"k{i}@acme.test", subject=f"old {i}"), mailbox).inbound
+        for i in range(5)
+    ]
+    raws = [make_mail(sender=f"n{i}@acme.test", subject=f"new {i}") for i in range(5)]
+    raws += [
+        make_mail(sender=f"k{i}@acme.test", subject="Re: x", in_reply_to=first.message_id)
+        for i, first in enumerate(firsts)
+    ]
+    results, total, own = counter.ingest_many(raws, mailbox)
+    assert [r.inbound.threaded_by for r in results] == ["new"] * 5 + ["message-id"] * 5
+    assert own <= BATCH_OF_10_MAX, (own, total)
 
 
 def test_redelivery_is_one_statement(mailbox, counter):
