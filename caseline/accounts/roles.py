@@ -45,9 +45,12 @@ PERMISSIONS: dict[str, str] = {
     "manage_sla": "Create and change SLA calendars and policies",
     "manage_webhooks": "Create and change webhooks",
     "manage_custom_fields": "Create and change custom field definitions",
+    "request_escalation": "Request an escalation (intake form) and see own requests",
+    "manage_escalations": "Open, run and close escalations; accept or decline requests",
 }
 
 _AGENT = {
+    "request_escalation",
     "view_all_tickets",
     "create_ticket",
     "update_ticket",
@@ -71,9 +74,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "manage_organizations",
         "manage_staff",
         "manage_custom_fields",
+        "manage_escalations",
     },
-    ESCALATION_MANAGER: set(_AGENT) | {"manage_organizations"},
+    ESCALATION_MANAGER: set(_AGENT) | {"manage_organizations", "manage_escalations"},
     INCIDENT_MANAGER: set(_AGENT),
-    EXECUTIVE: {"view_all_tickets", "add_internal_note", "view_directory"},
+    EXECUTIVE: {"view_all_tickets", "add_internal_note", "view_directory", "request_escalation"},
     ADMIN: set(PERMISSIONS),
 }

@@ -75,8 +75,10 @@ def run(
     rule_id: int | None,
 ) -> None:
     """Run one escalation action on ``ticket`` (unknown action -> ValueError)."""
-    if action not in ACTION_NAMES:
-        raise ValueError(f"unknown escalation action {action!r}; one of {', '.join(ACTION_NAMES)}")
+    if action not in _ACTIONS:
+        raise ValueError(
+            f"unknown escalation action {action!r}; one of {', '.join(action_names())}"
+        )
     from caseline.audit.services import record
     from caseline.tickets.models import Ticket
     from caseline.timesource import now
@@ -307,6 +309,29 @@ _ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
+# --- actions of higher apps ------------------------------------------------------------------
+# Higher apps add actions from their AppConfig.ready() (sla must not import them), e.g.
+# caseline.escalations registers ``open_escalation``. ``fn(ticket, *, target, params, at,
+# key) -> result dict`` runs like the built-ins (inside ``run``'s transaction, once per
+# fire key); ``params`` names the rule parameters a policy may give it (besides ``when``).
+REGISTERED_PARAMS: dict[str, frozenset[str]] = {}
+
+
+def register_action(
+    name: str, fn: Callable[..., dict[str, Any]], *, params: tuple[str, ...] = ()
+) -> None:
+    """Register (idempotently) the action ``name`` of a higher app."""
+    if name in ACTION_NAMES:
+        raise ValueError(f"{name!r} is a built-in action")
+    _ACTIONS[name] = fn
+    REGISTERED_PARAMS[name] = frozenset(params)
+
+
+def action_names() -> tuple[str, ...]:
+    """The built-in actions, then the registered ones (what a rule may name)."""
+    return ACTION_NAMES + tuple(n for n in _ACTIONS if n not in ACTION_NAMES)
+
+
 # --- a timer kind that runs an action at a time ---------------------------------------------
 
 
@@ -322,7 +347,7 @@ def schedule_action(
 ):
     """Schedule ``action`` on the ticket at ``due_at`` (a ``sla.action`` timer; inside the
     caller's transaction). Returns the Timer."""
-    if action not in ACTION_NAMES:
+    if action not in _ACTIONS:
         raise ValueError(f"unknown escalation action {action!r}")
     from caseline.sla import timers
 

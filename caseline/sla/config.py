@@ -248,7 +248,7 @@ def _list(errors, field: str, value: Any, allowed=None, cast=str) -> list:
 def _action_names() -> tuple[str, ...]:
     from caseline.sla import actions
 
-    return tuple(actions.ACTION_NAMES)
+    return actions.action_names()  # built-ins and actions registered by higher apps
 
 
 MAX_AFTER_BREACH = 365 * 86400
@@ -265,7 +265,7 @@ def _check_params(errors: dict[str, str], q: str, action: Any, params: dict) -> 
     from caseline.sla import actions as act
 
     allowed = {"notify": {"to", "label"}, "raise_priority": {"to"}}.get(str(action), set())
-    allowed = allowed | {"when"}
+    allowed = allowed | set(act.REGISTERED_PARAMS.get(str(action), ())) | {"when"}
     if "when" in params and params["when"] not in act.WHEN_VALUES:
         errors[f"{q}.when"] = f"one of {', '.join(act.WHEN_VALUES)}"
     for k in sorted(set(params) - allowed):
