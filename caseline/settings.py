@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "caseline.sla",
     "caseline.oncall",
     "caseline.eta",
+    "caseline.escalations",
+    "caseline.search",
     "caseline.api",
     "caseline.web",
 ]
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "caseline.web.middleware.UserTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "caseline.api.middleware.RateLimitHeadersMiddleware",
 ]
@@ -92,7 +95,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "caseline.urls"
 WSGI_APPLICATION = "caseline.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 TEMPLATES = [
     {
@@ -104,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "caseline.web.context_processors.workspace",
             ]
         },
     }
@@ -178,9 +184,27 @@ AUTH_PASSWORD_VALIDATORS = [
 if os.environ.get("CASELINE_FAST_PASSWORDS"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-SESSION_COOKIE_SECURE = PRODUCTION
-CSRF_COOKIE_SECURE = PRODUCTION
+# Secure cookies and HSTS whenever DEBUG is off (production refuses DEBUG); a plain-HTTP
+# non-production install may turn them off with SECURE_COOKIES=0 / HSTS_SECONDS=0.
+_SECURE = _bool("SECURE_COOKIES", PRODUCTION or not DEBUG)
+SESSION_COOKIE_SECURE = _SECURE
+CSRF_COOKIE_SECURE = _SECURE
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page (base.html hx-headers)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))
+SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000" if _SECURE else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)  # usually the proxy's job
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):  # e.g. "HTTP_X_FORWARDED_PROTO"
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+SECURE_REFERRER_POLICY = "same-origin"
+# Sign-in lockout (caseline/web/services.py): failures per username + address.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 3600)))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = [
@@ -230,6 +254,16 @@ EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "support@caseline.localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 CASELINE_MAIL_DOMAIN = os.environ.get("CASELINE_MAIL_DOMAIN", "caseline.localhost")
+# Inbound mail: messages per ingest transaction of the IMAP poller (docs/email.md).
+MAIL_INGEST_BATCH = max(1, int(os.environ.get("MAIL_INGEST_BATCH", "20")))
+
+# --- customer portal (docs/portal.md) ---------------------------------------------------
+# Base of the links in sign-in emails, e.g. https://support.example.com (empty: the
+# request's host, which ALLOWED_HOSTS must then pin down).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").rstrip("/")
+PORTAL_LINK_MINUTES = int(os.environ.get("PORTAL_LINK_MINUTES", "15"))
+PORTAL_LINKS_PER_HOUR = int(os.environ.get("PORTAL_LINKS_PER_HOUR", "5"))  # per address
+PORTAL_LINK_REQUESTS_PER_MINUTE = int(os.environ.get("PORTAL_LINK_REQUESTS_PER_MINUTE", "10"))
 
 # --- outbox ----------------------------------------------------------------------------
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))

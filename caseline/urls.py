@@ -9,5 +9,6 @@ admin.site.site_title = "Caseline"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("", include("caseline.web.ticket_urls")),  # the agent's ticket page /t/<id>
     path("", include("caseline.web.urls")),
 ]

@@ -95,6 +95,13 @@ class Team(models.Model):
     )
     # Round-robin cursor: id of the member last given a ticket.
     last_assigned_user_id = models.BigIntegerField(null=True, blank=True)
+    # Reply style the reply checker enforces (docs/reply-checker.md).
+    reply_greeting_required = models.BooleanField(
+        default=False, help_text="Public replies must start with a greeting."
+    )
+    reply_closing_required = models.BooleanField(
+        default=False, help_text="Public replies must end with a closing."
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -274,3 +281,24 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class MagicLink(models.Model):
+    """A one-time sign-in link of the customer portal (caseline/accounts/portal.py).
+
+    Only the SHA-256 digest of the secret is stored; the link works once (``used_at``)
+    and until ``expires_at``."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="magic_links")
+    email = models.EmailField(help_text="The address the link was sent to.")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    requested_ip = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "created_at"], name="magiclink_email_idx")]
+
+    def __str__(self) -> str:
+        return f"sign-in link for {self.email} ({self.created_at:%Y-%m-%d %H:%M})"

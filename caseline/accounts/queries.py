@@ -3,6 +3,12 @@ fixed number of queries) and single-object look-ups that raise NotFound."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 
@@ -40,7 +46,11 @@ def organizations(
     region: str | None = None,
     lifecycle_stage: str | None = None,
     q: str | None = None,
+    sales_consultant: int | None = None,
+    success_manager: int | None = None,
+    account_team_member: int | None = None,
 ) -> QuerySet[Organization]:
+    """Organizations by name. ``account_team_member``: the user is the SC or the CSM."""
     _check_choice("tier", tier, Organization.Tier.choices)
     _check_choice("lifecycle_stage", lifecycle_stage, Organization.Stage.choices)
     qs = Organization.objects.select_related(
@@ -57,6 +67,14 @@ def organizations(
         qs = qs.filter(lifecycle_stage=lifecycle_stage)
     if q:
         qs = qs.filter(name__icontains=q.strip())
+    if sales_consultant is not None:
+        qs = qs.filter(sales_consultant_id=sales_consultant)
+    if success_manager is not None:
+        qs = qs.filter(success_manager_id=success_manager)
+    if account_team_member is not None:
+        qs = qs.filter(
+            Q(sales_consultant_id=account_team_member) | Q(success_manager_id=account_team_member)
+        )
     return qs
 
 
@@ -211,3 +229,114 @@ def tokens_of(user: User, *, include_revoked: bool = False) -> QuerySet[ApiToken
     if not include_revoked:
         qs = qs.filter(revoked_at__isnull=True)
     return qs
+
+
+# --- directory pages of the workspace (keyset pages by name) ----------------------------
+
+
+@dataclass
+class NamePage:
+    """One keyset page of a name-ordered list: ``rows`` and the cursor of the next page."""
+
+    rows: list
+    next_cursor: str | None
+
+
+def _encode_name_cursor(name: str, pk: int) -> str:
+    raw = json.dumps({"n": name, "id": pk}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_name_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        name, pk = data["n"], data["id"]
+        if not isinstance(name, str) or isinstance(pk, bool) or not isinstance(pk, int):
+            raise ValueError
+        return name, pk
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("invalid cursor", fields={"cursor": "not a cursor of this list"})
+
+
+def name_page(qs: QuerySet, cursor: str | None = None, limit: int = 50) -> NamePage:
+    """A keyset page of ``qs`` ordered by (name, id): the index on name (organizations:
+    unique; contacts: (organization, name)) serves it without OFFSET."""
+    if not 1 <= limit <= 200:
+        raise ValidationFailed("limit must be between 1 and 200", fields={"limit": "1-200"})
+    qs = qs.order_by("name", "id")
+    if cursor:
+        name, pk = _decode_name_cursor(cursor)
+        qs = qs.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = _encode_name_cursor(rows[-1].name, rows[-1].pk) if more and rows else None
+    return NamePage(rows, nxt)
+
+
+def organization_detail(pk: int) -> Organization:
+    """An organization with what its page shows: region, SC, CSM, domains, the owning
+    engineer per product area (with the area and the user), in a fixed number of queries."""
+    org = (
+        Organization.objects.select_related("region", "sales_consultant", "success_manager")
+        .prefetch_related(
+            "domains",
+            Prefetch(
+                "owners",
+                queryset=OrganizationOwner.objects.select_related("product_area", "user").order_by(
+                    "product_area__name"
+                ),
+            ),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if org is None:
+        raise NotFound(f"no organization with id {pk}")
+    return org
+
+
+def contact_detail(pk: int) -> Contact:
+    """A contact (merged ones too) with emails, organization, the contact it was merged
+    into and the contacts merged into it."""
+    contact = (
+        Contact.objects.select_related("organization", "merged_into")
+        .prefetch_related(
+            "emails", Prefetch("merged_from", queryset=Contact.objects.order_by("id"))
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if contact is None:
+        raise NotFound(f"no contact with id {pk}")
+    return contact
+
+
+def merge_candidates(contact: Contact, limit: int = 50) -> list[Contact]:
+    """Other live contacts of the same organization (the likely duplicates), by name."""
+    if contact.organization_id is None:
+        return []
+    qs = contacts(organization=contact.organization_id).exclude(pk=contact.pk)
+    return list(qs.order_by("name", "id")[:limit])
+
+
+def account_team_choices() -> QuerySet[User]:
+    """Staff who are the SC or the CSM of at least one organization (the list filter)."""
+    return (
+        User.objects.filter(kind=User.Kind.STAFF)
+        .filter(Q(sc_organizations__isnull=False) | Q(csm_organizations__isnull=False))
+        .distinct()
+        .order_by("display_name", "email")
+    )
+
+
+def organization_filter_choices() -> dict[str, Any]:
+    """The choices of the organization list's filters."""
+    from .models import Region
+
+    return {
+        "tiers": Organization.Tier.choices,
+        "stages": Organization.Stage.choices,
+        "regions": list(Region.objects.order_by("handoff_order", "code")),
+        "account_team": list(account_team_choices()),
+    }

@@ -299,22 +299,28 @@ def internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _mount() -> None:
     from caseline.accounts.api import router as accounts_router
+    from caseline.escalations.api import router as escalations_router
     from caseline.eta.api import router as eta_router
     from caseline.mail.api import router as mail_router
     from caseline.notify.api import router as notify_router
     from caseline.oncall.api import router as oncall_router
+    from caseline.search.api import router as search_router
     from caseline.sla.api import router as sla_router
     from caseline.tickets.api import router as tickets_router
+    from caseline.tickets.replycheck_api import router as replycheck_router
     from caseline.tickets.triage_api import router as triage_router
 
     api.add_router("/", accounts_router)
     api.add_router("/", tickets_router)
+    api.add_router("/", replycheck_router)
     api.add_router("/", notify_router)
     api.add_router("/", triage_router)
     api.add_router("/", mail_router)
     api.add_router("/", oncall_router)
     api.add_router("/", eta_router)
+    api.add_router("/", escalations_router)
     api.add_router("/", sla_router)
+    api.add_router("/", search_router)
 
 
 _mount()

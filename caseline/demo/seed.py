@@ -227,6 +227,27 @@ def _contacts(report: SeedReport, orgs, users) -> dict[str, list[Contact]]:
     return by_org
 
 
+def portal_customer() -> tuple[str, str]:
+    """(email, name) of the demo's customer portal login: the first contact of the
+    first demo organization (printed by `caseline demo`)."""
+    _name, domains, *_rest, contacts = C.ORGANIZATIONS[0]
+    person, local, _title, _phone = contacts[0]
+    return f"{local}@{domains[0]}", person
+
+
+def _portal_login(report: SeedReport) -> None:
+    """A portal (customer) login with the demo password; other contacts sign in by link."""
+    from caseline.accounts import portal
+
+    email, _person = portal_customer()
+    row = ContactEmail.objects.filter(email=email).select_related("contact").first()
+    if row is None or User.objects.filter(contact=row.contact).exists():
+        return
+    user = portal.ensure_portal_user(row.contact, email=email)
+    User.objects.filter(pk=user.pk).update(password=make_password(C.DEMO_PASSWORD))
+    report.add("portal logins")
+
+
 def _triage_rules(report: SeedReport, teams, areas, users) -> None:
     from caseline.tickets import triage
     from caseline.tickets.models import TriageRule
@@ -621,6 +642,7 @@ def seed(
     orgs = _organizations(report, regions, users)
     say("contacts")
     contacts = _contacts(report, orgs, users)
+    _portal_login(report)
     say("triage rules and custom fields")
     _triage_rules(report, teams, areas, users)
     _custom_fields(report, users)
@@ -647,6 +669,10 @@ def seed(
         "contacts": {name: contacts[name] for name in contacts},
     }
     _tickets(report, tickets, seed, ctx, say)
+    say("macros, saved views, an escalation")
+    from caseline.demo.extras import seed_extras
+
+    seed_extras(report, users)
     from caseline.tickets.models import Ticket
 
     report.tickets_total = Ticket.objects.filter(external_id__startswith=EXTERNAL_PREFIX).count()

@@ -291,3 +291,48 @@ class TriageRuleAdmin(admin.ModelAdmin):
         if obj.set_team_id:
             parts.append(f"team #{obj.set_team_id}")
         return format_html("{}", ", ".join(parts) or "-")
+
+
+# --- macros (owner: tkt; saved through caseline.tickets.macros so they are validated and
+# audited) -------------------------------------------------------------------------------------
+
+
+class MacroAdminForm(forms.ModelForm):
+    def clean_actions(self):
+        from .macros import clean_actions
+
+        try:
+            return clean_actions(self.cleaned_data.get("actions"))
+        except DomainError as exc:
+            raise forms.ValidationError("; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
+
+
+def _register_macro_admin() -> None:
+    from .macros import create_macro, delete_macro, update_macro
+    from .models import Macro
+
+    @admin.register(Macro)
+    class MacroAdmin(admin.ModelAdmin):
+        form = MacroAdminForm
+        list_display = ("name", "shared", "owner", "active", "updated_at")
+        list_filter = ("shared", "active")
+        search_fields = ("name", "body")
+        fields = ("name", "body", "actions", "shared", "active")
+
+        def save_model(self, request, obj, form, change):
+            data = {k: form.cleaned_data[k] for k in self.fields}
+            try:
+                if change:
+                    saved = update_macro(obj.pk, actor=request.user, **data)
+                else:
+                    saved = create_macro(actor=request.user, **data)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                return
+            obj.pk = saved.pk
+
+        def delete_model(self, request, obj):
+            delete_macro(obj.pk, actor=request.user)
+
+
+_register_macro_admin()

@@ -95,6 +95,11 @@ class Ticket(models.Model):
             models.Index(fields=["organization", "id"], name="ticket_org_idx"),
             models.Index(fields=["requester", "id"], name="ticket_requester_idx"),
             models.Index(fields=["updated_at", "id"], name="ticket_updated_idx"),
+            # The "Sev-1" queue: Sev-1 tickets are rare; without it the queue reads every
+            # unsolved ticket to find them.
+            models.Index(
+                fields=["status", "id"], condition=models.Q(severity=1), name="ticket_sev1_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -267,3 +272,93 @@ class TriageRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SavedView(models.Model):
+    """A custom ticket view (queue): list filters and a sort, owned by a staff user and
+    optionally shared with every agent. ``filters`` holds only names the ticket list knows
+    (its own filters and the registered ``queries.LIST_FILTERS``); validated by
+    ``caseline.tickets.savedviews``."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=80)
+    filters = models.JSONField(default=dict, blank=True)
+    sort = models.CharField(max_length=40, default="newest")
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_view_owner_name_unique")
+        ]
+        indexes = [models.Index(fields=["shared", "name"], name="saved_view_shared_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- ticket page: macros and presence (owner: tkt; docs/ticket-page.md) --------------------
+
+
+class Macro(models.Model):
+    """A saved reply with actions. ``body`` may hold placeholders ({requester_name},
+    {requester_first_name}, {ticket_ref}, {subject}, {organization}, {agent_name});
+    ``actions`` is a dict validated by ``caseline.tickets.macros``: status, priority,
+    severity, add_tags, remove_tags, assign_to_me. Shared macros are offered to every agent,
+    personal ones only to their owner."""
+
+    name = models.CharField(max_length=120)
+    body = models.TextField(blank=True, default="")
+    actions = models.JSONField(default=dict, blank=True)
+    shared = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="macros",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(shared=True) | models.Q(owner__isnull=False),
+                name="macro_personal_has_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Presence(models.Model):
+    """Who has a ticket open right now (viewing or typing): one row per (ticket, user),
+    upserted by the ticket page's heartbeat and valid until ``expires_at``. Kept in the
+    database so every server process sees every other's viewers."""
+
+    class State(models.TextChoices):
+        VIEWING = "viewing", "Viewing"
+        TYPING = "typing", "Typing"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.VIEWING)
+    expires_at = models.DateTimeField()
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "user"], name="presence_ticket_user_unique")
+        ]
+        indexes = [models.Index(fields=["ticket", "expires_at"], name="presence_ticket_exp_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.state} CL-{self.ticket_id}"

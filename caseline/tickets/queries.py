@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
+from caseline import sqlcache
 from caseline.accounts.models import ContactEmail, User
 from caseline.audit.models import AuditEvent
 from caseline.errors import NotFound, ValidationFailed
@@ -159,16 +160,27 @@ LIST_ORDERS: dict[str, ListOrder] = {}
 LIST_COLUMNS: dict[str, Callable[[QuerySet[Ticket]], QuerySet[Ticket]]] = {}
 
 
+_registry_version = 0  # bumped by every registration: compiled list SQL is rebuilt
+
+
+def _registered() -> None:
+    global _registry_version
+    _registry_version += 1
+
+
 def register_list_filter(name: str, apply, *, staff_only: bool = True) -> None:
     LIST_FILTERS[name] = ListFilter(apply, staff_only)
+    _registered()
 
 
 def register_list_order(name: str, key: str, annotate) -> None:
     LIST_ORDERS[name] = ListOrder(key, annotate)
+    _registered()
 
 
 def register_list_column(name: str, annotate) -> None:
     LIST_COLUMNS[name] = annotate
+    _registered()
 
 
 def apply_list_extensions(
@@ -194,13 +206,22 @@ def apply_list_extensions(
 
 
 def tag_names(ticket_ids: list[int]) -> dict[int, list[str]]:
-    """{ticket id: sorted tag names} for ``ticket_ids``: one query."""
+    """{ticket id: sorted tag names} for ``ticket_ids``: one query (plain SQL: the ORM's
+    compilation of it cost more than running it)."""
     by_ticket: dict[int, list[str]] = {pk: [] for pk in ticket_ids}
     if by_ticket:
         through = Ticket.tags.through
-        rows = through.objects.filter(ticket_id__in=list(by_ticket)).values_list(
-            "ticket_id", "tag__name"
+        connection = connections[through.objects.db]
+        qn = connection.ops.quote_name
+        tag_model = through._meta.get_field("tag").related_model
+        sql = (
+            f"SELECT t.{qn('ticket_id')}, g.{qn('name')} FROM {qn(through._meta.db_table)} t "
+            f"JOIN {qn(tag_model._meta.db_table)} g ON g.{qn('id')} = t.{qn('tag_id')} "
+            f"WHERE t.{qn('ticket_id')} IN ({', '.join(['%s'] * len(by_ticket))})"
         )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(by_ticket))
+            rows = cursor.fetchall()
         for ticket_id, name in rows:
             by_ticket[ticket_id].append(name)
     for names in by_ticket.values():
@@ -270,67 +291,222 @@ def list_tickets(user: Any, filters: dict[str, Any] | None = None) -> QuerySet[T
     organization (id), requester (contact id), severity (1-4), product_area (id),
     tag (name), updated_since (ISO 8601 datetime).
     """
+    shape, values = parse_list_filters(user, filters)
+    return build_list(shape, values)
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """What a ticket-list query looks like, without its values (see
+    :func:`parse_list_filters`): two requests of one shape differ only in the values
+    of the placeholders, so their SQL is the same (``list_page``)."""
+
+    visibility: str  # all | organization | requester | none
+    statuses: int  # 0: no status filter, 1: one status (an equality), n: status IN (n)
+    eq: tuple[tuple[str, bool], ...]  # equality columns, (column, value is NULL)
+    unassigned: bool
+    severity: bool
+    tag: bool
+    updated_since: bool
+    vendor: str
+
+
+def parse_list_filters(
+    user: Any, filters: dict[str, Any] | None
+) -> tuple[ListShape, dict[str, Any]]:
+    """Validate the core filters (ValidationFailed naming each bad one) and split them
+    into a :class:`ListShape` and the values of its placeholders."""
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     errors: dict[str, str] = {}
-    qs = visible_tickets(user)
+    values: dict[str, Any] = {}
+    visibility = "none"
+    if can_see_all(user):
+        visibility = "all"
+    elif getattr(user, "kind", None) == User.Kind.CUSTOMER and user.contact_id:
+        contact = user.contact
+        if contact.organization_id:
+            visibility, values["vis"] = "organization", contact.organization_id
+        else:
+            visibility, values["vis"] = "requester", contact.pk
     eq: dict[str, Any] = {}  # column -> the value an equality filter holds it at
+    statuses: list[str] = []
     if "status" in filters:
         statuses = [s.strip() for s in str(filters["status"]).split(",") if s.strip()]
         bad = [s for s in statuses if s not in Status.values]
         if bad or not statuses:
             errors["status"] = f"unknown status {', '.join(bad)}; use {', '.join(Status.values)}"
         elif len(set(statuses)) == 1:
+            statuses = statuses[:1]
             eq["status"] = statuses[0]
-        else:
-            qs = qs.filter(status__in=statuses)
     for name in ("team", "organization", "requester", "product_area"):
         if name in filters:
             value = _int(filters[name], name, errors)
             if value is not None:
                 eq[f"{name}_id"] = value
+    unassigned = False
     if "assignee" in filters:
         raw = str(filters["assignee"]).strip().lower()
         if raw == "me":
             eq["assignee_id"] = getattr(user, "pk", None)
         elif raw == "none":
-            qs = qs.filter(assignee__isnull=True)
+            unassigned = True
         else:
             value = _int(raw, "assignee", errors)
             if value is not None:
                 eq["assignee_id"] = value
+    severity = False
     if "severity" in filters:
         value = _int(filters["severity"], "severity", errors)
         if value is not None and value not in (1, 2, 3, 4):
             errors["severity"] = "must be between 1 and 4"
         elif value is not None:
-            qs = qs.filter(severity=value)
+            severity, values["severity"] = True, value
+    tag = False
     if "tag" in filters:
-        qs = qs.filter(tags__name=str(filters["tag"]).strip().lower())
+        tag, values["tag"] = True, str(filters["tag"]).strip().lower()
+    since = False
     if "updated_since" in filters:
         raw = filters["updated_since"]
         try:
-            since = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
-            if since.tzinfo is None:
+            value = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+            if value.tzinfo is None:
                 raise ValueError
-            qs = qs.filter(updated_at__gte=since)
+            since, values["updated_since"] = True, value
         except ValueError:
             errors["updated_since"] = "must be an ISO 8601 datetime with a time zone"
     if errors:
         raise ValidationFailed("invalid filter", fields=errors)
-    order = list_order(set(eq))
+    if len(statuses) > 1:
+        for i, status in enumerate(statuses):
+            values[f"s{i}"] = status
+    for column, value in eq.items():
+        values[column] = value
+    shape = ListShape(
+        visibility=visibility,
+        statuses=len(statuses),
+        eq=tuple((c, v is None) for c, v in eq.items()),
+        unassigned=unassigned,
+        severity=severity,
+        tag=tag,
+        updated_since=since,
+        vendor=connections[Ticket.objects.db].vendor,
+    )
+    return shape, values
+
+
+def build_list(shape: ListShape, values: dict[str, Any]) -> QuerySet[Ticket]:
+    """The list queryset of ``shape`` with ``values`` (see :func:`list_tickets`)."""
+    if shape.visibility == "all":
+        qs = Ticket.objects.all()
+    elif shape.visibility == "organization":
+        qs = Ticket.objects.filter(organization_id=values["vis"])
+    elif shape.visibility == "requester":
+        qs = Ticket.objects.filter(requester_id=values["vis"])
+    else:
+        qs = Ticket.objects.none()
+    if shape.statuses > 1:
+        qs = qs.filter(status__in=[values[f"s{i}"] for i in range(shape.statuses)])
+    if shape.unassigned:
+        qs = qs.filter(assignee__isnull=True)
+    if shape.severity:
+        qs = qs.filter(severity=values["severity"])
+    if shape.tag:
+        qs = qs.filter(tags__name=values["tag"])
+    if shape.updated_since:
+        qs = qs.filter(updated_at__gte=values["updated_since"])
+    order = list_order({c for c, _ in shape.eq})
     leading = {c.lstrip("-") for c in order[:-1]}
     # PostgreSQL drops ORDER BY columns that an equality filter makes constant, and then
     # plans the backward primary-key scan again; a closed range (col >= v AND col <= v)
     # selects the same rows, keeps the columns in the ORDER BY, and leaves the composite
     # index as the only presorted path (EXPLAIN ANALYZE in docs/performance.md). SQLite
     # plans the equality form well.
-    as_range = connections[qs.db].vendor == "postgresql"
-    for column, value in eq.items():
-        if as_range and column in leading and value is not None:
+    as_range = shape.vendor == "postgresql"
+    for column, is_null in shape.eq:
+        value = None if is_null else values[column]
+        if as_range and column in leading and not is_null:
             qs = qs.filter(**{f"{column}__gte": value, f"{column}__lte": value})
         else:
             qs = qs.filter(**{column: value})
     return for_list(qs).order_by(*order)
+
+
+# --- the prepared list page -------------------------------------------------------------
+# A page of a list without registered filters or orders is read with SQL compiled once per
+# (shape, columns, cursor or not, limit) and process (caseline.sqlcache): building and
+# compiling the queryset was most of a list request. The registered columns of higher
+# apps (LIST_COLUMNS) are part of that SQL; registering anything drops the compiled SQL.
+
+_page_sql: dict[tuple, Any] = {}
+# Placeholder values of the two test builds (ids in every integer column's range).
+_PLACEHOLDER_NAMES = ("vis", "severity", "tag", "updated_since", "after") + tuple(
+    f"{c}_id" for c in ("team", "organization", "requester", "product_area", "assignee")
+)
+
+
+def _placeholders(seed: int, shape: ListShape) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, name in enumerate(_PLACEHOLDER_NAMES):
+        out[name] = 1_000_003 * seed + i if name != "severity" else 30_000 + seed
+    out["status"] = f"\x00status{seed}"
+    out["tag"] = f"\x00tag{seed}"
+    for i in range(shape.statuses if shape.statuses > 1 else 0):
+        out[f"s{i}"] = f"\x00s{i}.{seed}"
+    return out
+
+
+def page_query(
+    qs: QuerySet[Ticket], *, customer: bool, after: Any, limit: int
+) -> tuple[QuerySet, tuple[str, ...]]:
+    """The page's ``.values()`` query of a list queryset (keyset on id, descending) and
+    the registered columns it reads."""
+    extra: tuple[str, ...] = ()
+    if not customer:
+        for annotate in LIST_COLUMNS.values():
+            qs = annotate(qs)
+        extra = tuple(LIST_COLUMNS)
+    if after is not None:
+        qs = qs.filter(id__lt=after)
+    return qs.values(*LIST_VALUES, *extra)[: limit + 1], extra
+
+
+def list_page(
+    shape: ListShape, values: dict[str, Any], *, customer: bool, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """Up to ``limit + 1`` list rows (``LIST_VALUES`` + the registered columns) of the
+    tickets of a parsed list (:func:`parse_list_filters`), newest first, after the id
+    ``after``."""
+    extra = () if customer else tuple(LIST_COLUMNS)
+    if shape.visibility == "none":
+        return [], extra
+    key = (shape, customer, after is not None, limit, _registry_version)
+    prepared = _page_sql.get(key, False)
+    if prepared is False:
+        if shape.updated_since:  # a datetime is adapted while compiling: not a placeholder
+            prepared = None
+        else:
+            with_after = after is not None
+
+            def build(v: dict[str, Any]) -> QuerySet:
+                return page_query(
+                    build_list(shape, v),
+                    customer=customer,
+                    after=v["after"] if with_after else None,
+                    limit=limit,
+                )[0]
+
+            prepared = sqlcache.prepare(
+                build, (_placeholders(1, shape), _placeholders(2, shape)), strict=True
+            )
+        if len(_page_sql) > 500:
+            _page_sql.clear()
+        _page_sql[key] = prepared
+    if prepared is None:
+        qs, extra = page_query(
+            build_list(shape, values), customer=customer, after=after, limit=limit
+        )
+        return list(qs), extra
+    return prepared.dicts({**values, "after": after}), extra
 
 
 def list_order(fixed: set[str]) -> tuple[str, ...]:
@@ -392,3 +568,53 @@ def get_custom_field(field_id: int) -> CustomField:
     if cf is None:
         raise NotFound(f"no custom field {field_id}")
     return cf
+
+
+# --- ticket page (caseline/web/ticket_views.py; owner: tkt) -----------------------------
+
+
+def followers_of(ticket: Ticket) -> QuerySet[User]:
+    """The ticket's staff followers with their names (one query), by name."""
+    return User.objects.filter(followed_tickets=ticket).order_by("display_name", "email")
+
+
+def linked_tickets(ticket: Ticket) -> list[dict[str, Any]]:
+    """Links from and to ``ticket`` with the other ticket's id, subject and status (two
+    queries): [{"kind", "label", "direction": "out"|"in", "ticket": Ticket}]."""
+    out: list[dict[str, Any]] = []
+    for link in TicketLink.objects.filter(source=ticket).select_related("target").order_by("id"):
+        label = TicketLink.Kind(link.kind).label
+        out.append({"kind": link.kind, "label": label, "direction": "out", "ticket": link.target})
+    for link in TicketLink.objects.filter(target=ticket).select_related("source").order_by("id"):
+        label = {
+            TicketLink.Kind.DUPLICATE_OF: "Has duplicate",
+            TicketLink.Kind.INCIDENT_OF: "Problem of incident",
+        }.get(link.kind, TicketLink.Kind(link.kind).label)
+        out.append({"kind": link.kind, "label": label, "direction": "in", "ticket": link.source})
+    return out
+
+
+def customer_texts_since_last_reply(ticket: Ticket, limit: int = 20) -> list[str]:
+    """The customer's public messages (plain text, oldest first) after our last public
+    staff reply: what a reply has to answer (at most the last ``limit``)."""
+    return [text for _pk, text in customer_messages_since_last_reply(ticket, limit)]
+
+
+def customer_messages_since_last_reply(ticket: Ticket, limit: int = 20) -> list[tuple[int, str]]:
+    """(message id, plain text) of the customer's public messages after our last public
+    staff reply, oldest first (at most the last ``limit``): what the reply checker reads.
+    Same rule as ``customer_texts_since_last_reply``, with the ids (the reply-check API
+    points at the message an ask came from)."""
+    last_ours = (
+        Message.objects.filter(ticket=ticket, kind=Message.Kind.PUBLIC, author_contact__isnull=True)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    qs = Message.objects.filter(
+        ticket=ticket, kind=Message.Kind.PUBLIC, author_contact__isnull=False
+    )
+    if last_ours is not None:
+        qs = qs.filter(id__gt=last_ours)
+    rows = list(qs.order_by("-id").values_list("id", "body_text")[:limit])
+    return rows[::-1]

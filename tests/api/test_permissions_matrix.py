@@ -135,6 +135,14 @@ def b_get_ticket(w, col, foreign):
     return "get", f"/api/v1/tickets/{_ticket_id(w, col, foreign)}", None
 
 
+def b_reply_check(w, col, foreign):
+    return (
+        "post",
+        f"/api/v1/tickets/{_ticket_id(w, col, foreign)}/reply-check",
+        {"draft": "Hello, we are looking into it."},
+    )
+
+
 def b_patch_ticket(w, col, foreign):
     return "patch", f"/api/v1/tickets/{_ticket_id(w, col, foreign)}", {"priority": "high"}
 
@@ -582,18 +590,23 @@ BUILDERS = {
     "POST /webhooks/{id}/test": b_test_webhook,
     "GET /outbox": b_outbox,
     "POST /outbox/{id}/retry": b_retry_outbox,
+    "POST /tickets/{id}/reply-check": b_reply_check,
 }
 
 # Rows of other apps, kept next to their own tests.
+from tests.escalations.matrix import BUILDERS as _ESCALATION_BUILDERS  # noqa: E402
 from tests.eta.matrix import BUILDERS as _ETA_BUILDERS  # noqa: E402
 from tests.mail.matrix import BUILDERS as _MAIL_BUILDERS  # noqa: E402
 from tests.oncall.matrix import BUILDERS as _ONCALL_BUILDERS  # noqa: E402
+from tests.search.matrix import BUILDERS as _SEARCH_BUILDERS  # noqa: E402
 from tests.sla.matrix import BUILDERS as _SLA_BUILDERS  # noqa: E402
 
 BUILDERS.update(_ONCALL_BUILDERS)
 BUILDERS.update(_ETA_BUILDERS)
+BUILDERS.update(_ESCALATION_BUILDERS)
 BUILDERS.update(_SLA_BUILDERS)
 BUILDERS.update(_MAIL_BUILDERS)
+BUILDERS.update(_SEARCH_BUILDERS)
 
 
 def test_every_documented_endpoint_has_a_request_and_vice_versa():

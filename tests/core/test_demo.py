@@ -135,7 +135,11 @@ def test_seeded_demo_has_the_promised_shape():
         assert messages[0].author_contact_id == t.requester_id
         times = [m.created_at for m in messages]
         assert times == sorted(times) and times[0] == t.created_at
-        events = list(AuditEvent.objects.filter(ticket_id=t.pk).order_by("id"))
+        # The ticket's own events (an escalation opened on it today is on its timeline too,
+        # without changing the ticket).
+        events = list(
+            AuditEvent.objects.filter(ticket_id=t.pk, subject_type="ticket").order_by("id")
+        )
         assert events[0].type == "ticket.created"
         assert [e.at for e in events] == sorted(e.at for e in events)
         assert events[0].at == t.created_at and events[-1].at <= t.updated_at
@@ -147,6 +151,16 @@ def test_seeded_demo_has_the_promised_shape():
         if t.status != Status.NEW:
             assert any(m.kind == Message.Kind.INTERNAL for m in messages)
             assert any(m.author_user_id for m in messages if m.kind == Message.Kind.PUBLIC)
+    # The workspace and escalation extras (caseline/demo/extras.py).
+    from caseline.escalations.models import Commitment, Escalation, Stakeholder
+    from caseline.tickets.models import Macro, SavedView
+
+    assert Macro.objects.filter(shared=True).count() >= 2
+    assert SavedView.objects.filter(shared=True).exists()
+    esc = Escalation.objects.get()
+    assert esc.status == "active" and esc.tickets.exists()
+    assert Stakeholder.objects.filter(escalation=esc).count() >= 2
+    assert Commitment.objects.filter(escalation=esc).exists()
     # Spread over weeks, not all at once.
     span = max(t.created_at for t in tickets) - min(t.created_at for t in tickets)
     assert span > timedelta(days=14)

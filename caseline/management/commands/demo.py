@@ -106,6 +106,11 @@ class Command(BaseCommand):
         w(f"  Login (admin):  {C.ADMIN_EMAIL} / {C.DEMO_PASSWORD}")
         for local, what in C.NAMED_LOGINS:
             w(f"  Login:          {local}@{C.DEMO_DOMAIN} / {C.DEMO_PASSWORD}   ({what})")
+        from caseline.demo.seed import portal_customer
+
+        customer, person = portal_customer()
+        w(f"  Portal:         {base_url}/portal/   (customers)")
+        w(f"  Login (portal): {customer} / {C.DEMO_PASSWORD}   (customer {person})")
         w("")
         self.stdout.flush()
 
