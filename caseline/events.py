@@ -33,6 +33,10 @@ EVENT_TYPES: dict[str, str] = {
     "region.created": "A follow-the-sun region was created.",
     "region.updated": "A region's name, time zone, shift calendar or hand-off order changed.",
     "user.updated": "A customer (portal) user's name, access or password changed.",
+    # customer portal (caseline.accounts.portal)
+    "portal.user_created": "A portal login was created for a customer contact.",
+    "portal.link_sent": "A one-time sign-in link was emailed to a customer contact.",
+    "portal.signed_in": "A customer signed in to the portal (sign-in link or password).",
     # tickets
     "ticket.created": "A ticket was created (any channel).",
     "ticket.updated": "One or more fields of a ticket changed.",
@@ -77,6 +81,34 @@ EVENT_TYPES: dict[str, str] = {
     "eta.met": "A pending ETA was met (a later public staff reply, or the ticket was solved).",
     "eta.reminded": "The owner of a pending ETA was reminded before it falls due.",
     "eta.missed": "An ETA passed without an update: recorded as missed.",
+    # managed escalations (caseline.escalations, docs/escalations.md)
+    "escalation.requested": "A staff member requested an escalation (intake form).",
+    "escalation.request_accepted": "An escalation manager accepted a request (escalation opened).",
+    "escalation.request_declined": "An escalation manager declined a request, with a reason.",
+    "escalation.opened": "An escalation was opened (from tickets, directly, a request or an "
+    "SLA breach action).",
+    "escalation.updated": "Fields of an escalation (title, severity, impact, owner) changed.",
+    "escalation.status_changed": "An escalation moved to another status.",
+    "escalation.tickets_linked": "Tickets were linked to an escalation.",
+    "escalation.step_changed": "A checklist step of an escalation was ticked or unticked.",
+    "escalation.stakeholder_added": "A customer contact or internal participant assumed a role.",
+    "escalation.stakeholder_renounced": "A stakeholder renounced a role in an escalation.",
+    "escalation.cadence_set": "The customer-update or internal-sync cadence was set or stopped.",
+    "escalation.update_recorded": "A customer update or internal sync was recorded (cadence "
+    "reset).",
+    "escalation.update_reminded": "The owner was reminded that an update falls due.",
+    "escalation.update_missed": "A cadence update fell due without being recorded.",
+    "escalation.commitment_added": "A commitment (what, to whom, owner, due) was recorded.",
+    "escalation.commitment_changed": "A commitment's status or text changed.",
+    "escalation.commitment_slipped": "A commitment's due date moved (reason kept, notice drafted).",
+    "escalation.commitment_overdue": "A commitment passed its due date while open.",
+    "escalation_type.changed": "An escalation type (procedure checklist) was created or changed.",
+    # agent workspace (caseline.web, caseline.tickets.savedviews)
+    "auth.locked_out": "Repeated failed sign-ins locked a username from an address for a while.",
+    "saved_view.changed": "A saved ticket view (queue) was created, changed or deleted.",
+    # ticket page (caseline.tickets.macros)
+    "macro.changed": "A macro (saved reply with actions) was created, changed or deleted.",
+    "macro.applied": "An agent applied a macro to a ticket (its actions ran through the services).",
 }
 
 
@@ -89,6 +121,10 @@ class DomainEvent:
     actor_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
     audit_id: int | None = None
+    # The subject's row as the publisher holds it (saved, so equal to what the database
+    # holds in this transaction), or None. In-process only (never serialised): a
+    # subscriber may use it instead of reading the row again; it must not change it.
+    subject: Any = field(default=None, compare=False, repr=False)
 
 
 Handler = Callable[[DomainEvent], None]

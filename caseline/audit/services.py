@@ -35,11 +35,14 @@ def record(
     data: dict[str, Any] | None = None,
     at=None,
     publish_event: bool = True,
+    subject: Any = None,
 ) -> list[AuditEvent]:
     """Append audit rows for one state change and publish one domain event.
 
     ``changes`` maps field -> (old, new); each becomes its own row so the timeline reads
-    field by field. Must be called inside the service's transaction.
+    field by field. Must be called inside the service's transaction. ``subject``: the
+    saved row the event is about, handed to subscribers in-process
+    (``DomainEvent.subject``) so they need not read it again.
     """
     at = at or now()
     actor_id = getattr(actor, "pk", None)
@@ -93,6 +96,7 @@ def record(
                 actor_id=actor_id,
                 data=event_data,
                 audit_id=rows[0].pk,
+                subject=subject,
             )
         )
     return rows

@@ -36,6 +36,9 @@ def on_assigned(event: DomainEvent) -> None:
     change = (event.data.get("changes") or {}).get("assignee")
     if not change or change[1] is None:
         return
+    held = event.subject
+    if held is not None and held.pk == event.subject_id and getattr(held, "in_creation", False):
+        return  # assigned while being created: it has no ETA yet
     ETA.objects.filter(ticket_id=event.subject_id, status=ETA.Status.PENDING).exclude(
         owner_id=change[1]
     ).update(owner_id=change[1])

@@ -46,7 +46,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 
@@ -166,26 +166,31 @@ def enqueue_webhook(
     row), so enqueuing the same event twice returns the existing row.
     """
     if key is None:
-        key = (
-            f"wh-{webhook.pk}-{event.audit_id}"
-            if event.audit_id is not None
-            else f"wh-{webhook.pk}-{uuid.uuid4().hex}"
-        )
+        key = _webhook_key(webhook, event)
     row, created = OutboxMessage.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "kind": OutboxMessage.Kind.WEBHOOK,
-            "webhook": webhook,
-            "payload": webhook_body(key, event),
-            "event_type": event.type,
-            "subject_type": event.subject_type,
-            "subject_id": event.subject_id,
-            "enqueued_at": now(),
-        },
+        idempotency_key=key, defaults=_webhook_fields(webhook, event, key)
     )
     if created:
         _schedule_after_commit(row.pk)
     return row
+
+
+def _webhook_key(webhook: Webhook, event: DomainEvent) -> str:
+    if event.audit_id is not None:
+        return f"wh-{webhook.pk}-{event.audit_id}"
+    return f"wh-{webhook.pk}-{uuid.uuid4().hex}"
+
+
+def _webhook_fields(webhook: Webhook, event: DomainEvent, key: str) -> dict[str, Any]:
+    return {
+        "kind": OutboxMessage.Kind.WEBHOOK,
+        "webhook": webhook,
+        "payload": webhook_body(key, event),
+        "event_type": event.type,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "enqueued_at": now(),
+    }
 
 
 def _forget_webhooks() -> None:
@@ -233,7 +238,23 @@ def enqueue_webhooks_for_event(event: DomainEvent) -> list[OutboxMessage]:
     """One outbox row per active webhook that wants ``event`` (the webhooks are read
     once per transaction, see :func:`active_webhooks`)."""
     hooks = [w for w in active_webhooks() if w.wants(event.type)]
-    return [enqueue_webhook(w, event) for w in hooks]
+    if not hooks:
+        return []
+    # One INSERT for every webhook's row (a create publishes several events, each once:
+    # their keys are new). Were one of them enqueued before (the same event published
+    # twice), the savepoint is rolled back and each row goes through enqueue_webhook.
+    rows = []
+    for hook in hooks:
+        key = _webhook_key(hook, event)
+        rows.append(OutboxMessage(idempotency_key=key, **_webhook_fields(hook, event, key)))
+    try:
+        with transaction.atomic():
+            OutboxMessage.objects.bulk_create(rows)
+    except IntegrityError:
+        return [enqueue_webhook(w, event) for w in hooks]
+    for row in rows:
+        _schedule_after_commit(row.pk)
+    return rows
 
 
 # --- delivering --------------------------------------------------------------------------

@@ -63,9 +63,32 @@ def _owner_calendar(ticket: Any) -> str:
         return ""
     from caseline.accounts.models import Region, User
 
+    assignee = _cached_relation(ticket, "assignee")
+    if assignee is not None and assignee.pk == ticket.assignee_id:
+        # The assignee row the caller holds (e.g. just chosen by auto-assignment).
+        if assignee.region_id is None:
+            return ""
+        region = _cached_relation(assignee, "region")
+        if region is not None:
+            return region.shift_calendar or ""
+        name = (
+            Region.objects.filter(pk=assignee.region_id)
+            .values_list("shift_calendar", flat=True)
+            .first()
+        )
+        return name or ""
     region_id = User.objects.filter(pk=ticket.assignee_id).values_list("region_id", flat=True)
     name = Region.objects.filter(pk__in=region_id).values_list("shift_calendar", flat=True).first()
     return name or ""
+
+
+def _cached_relation(obj: Any, name: str) -> Any:
+    """The related row ``obj.<name>`` if it is already loaded on ``obj``, else None."""
+    descriptor = getattr(type(obj), name, None)
+    is_cached = getattr(descriptor, "is_cached", None)
+    if is_cached is None or not is_cached(obj):
+        return None
+    return getattr(obj, name)
 
 
 def _facts_json(state: cs.TicketState) -> dict[str, Any]:
@@ -160,10 +183,8 @@ def _state_of(c: cs.ClockState, at: int) -> str:
     return Clock.State.ACTIVE if c.running else Clock.State.PAUSED
 
 
-def _write_clock(
-    ticket_id: int, c: cs.ClockState, row: Clock | None, at: int, step: str = ""
-) -> Clock:
-    values = {
+def _clock_values(c: cs.ClockState, at: int, step: str) -> dict[str, Any]:
+    return {
         "role": c.role,
         "kind": c.kind,
         "policy_id": c.policy_id,
@@ -185,6 +206,12 @@ def _write_clock(
         "step": step,
         "updated_at": _dt(at),
     }
+
+
+def _write_clock(
+    ticket_id: int, c: cs.ClockState, row: Clock | None, at: int, step: str = ""
+) -> Clock:
+    values = _clock_values(c, at, step)
     if row is None:
         return Clock.objects.create(ticket_id=ticket_id, key=c.key, **values)
     for k, v in values.items():
@@ -235,6 +262,55 @@ def save_state(
         TicketSla.objects.filter(ticket_id=ticket_id).update(
             facts=facts, next_deadline=deadline, upcoming_deadline=upcoming, updated_at=_dt(at)
         )
+
+
+def insert_new_state(ticket_id: int, new: cs.TicketState, at: int) -> None:
+    """``save_state`` for a ticket the SLA engine has not tracked yet (no ``sla_ticket``
+    row, hence no clock rows and no ``sla:<ticket>:...`` timers): the clocks, their
+    first timers and the ticket row are each written with one INSERT (instead of a
+    read, a savepoint and an insert per timer and an insert per clock). The timers'
+    unique keys hold: a key names this ticket, and it had none."""
+    from .models import Timer
+
+    created = now()
+    clocks: list[Clock] = []
+    timer_rows: list[Timer] = []
+    soon = False
+    for c in new.clocks.values():
+        step = ""
+        nxt = next_step(c) if (c.running and not c.done and c.due is not None) else None
+        if nxt is not None:
+            step, _rule, due = nxt
+            due_dt = _dt(due)
+            timer_rows.append(
+                Timer(
+                    kind=_kind_of(step),
+                    subject_type="ticket",
+                    subject_id=ticket_id,
+                    due_at=due_dt,
+                    key=timer_key(ticket_id, c.key, c.cycle, step),
+                    payload=_payload(ticket_id, c.key, c.cycle, step),
+                    created_at=created,
+                )
+            )
+            soon = soon or due_dt <= created + timers.NOTIFY_HORIZON
+        clocks.append(Clock(ticket_id=ticket_id, key=c.key, **_clock_values(c, at, step)))
+    if timer_rows:
+        Timer.objects.bulk_create(timer_rows)
+        if soon:
+            timers.notify_clock_loop()
+    if clocks:
+        Clock.objects.bulk_create(clocks)
+    for row in clocks:
+        if row.breached_at is not None:
+            publish_breach(row, detected_by="event")
+    TicketSla.objects.create(
+        ticket_id=ticket_id,
+        facts=_facts_json(new),
+        next_deadline=cs.next_deadline(new),
+        upcoming_deadline=cs.upcoming_deadline(new),
+        updated_at=_dt(at),
+    )
 
 
 # --- timers: one pending timer per clock, chained ------------------------------------------
@@ -412,18 +488,61 @@ def apply(ticket_id: int, event: cs.Event) -> cs.TicketState | None:
     return new
 
 
-def start_ticket(ticket: Any, at: datetime | None = None) -> cs.TicketState | None:
-    """Start the clocks of ``ticket`` (idempotent: an already tracked ticket is left)."""
-    if TicketSla.objects.filter(ticket_id=ticket.pk).exists():
+def _apply_built(ticket_id: int, build) -> cs.TicketState | None:
+    """``apply`` of the event ``build()`` returns, built only when the ticket is tracked
+    (its facts may need reads that an untracked ticket -- e.g. one assigned while it is
+    being created, before ``ticket.created`` -- does not need)."""
+    sla, state, rows = load_state(ticket_id, lock=True)
+    if state is None:
+        return None
+    event = build()
+    new = cs.step(state, event, policies.matcher)
+    save_state(ticket_id, sla, state, new, rows, event.ts)
+    return new
+
+
+def _in_creation(event: DomainEvent) -> bool:
+    """The event's subject is a ticket being created in this transaction, before its
+    ``ticket.created`` (the create service marks the row it hands over): the SLA engine
+    does not track it yet, and nothing else has started its clocks."""
+    held = event.subject
+    return bool(
+        held is not None and held.pk == event.subject_id and getattr(held, "in_creation", False)
+    )
+
+
+def start_ticket(
+    ticket: Any, at: datetime | None = None, *, new: bool = False
+) -> cs.TicketState | None:
+    """Start the clocks of ``ticket`` (idempotent: an already tracked ticket is left).
+    ``new``: the caller knows the ticket is untracked (created in this transaction)."""
+    if not new and TicketSla.objects.filter(ticket_id=ticket.pk).exists():
         return None
     ev = cs.Event(at=at or ticket.created_at, type="created", facts=facts_of(ticket))
-    return apply(ticket.pk, ev)
+    state = cs.step(None, ev, policies.matcher)
+    insert_new_state(ticket.pk, state, ev.ts)
+    return state
 
 
 def _ticket(ticket_id: int):
     from caseline.tickets.models import Ticket
 
     return Ticket.objects.select_related("organization").filter(pk=ticket_id).first()
+
+
+def _event_ticket(event: DomainEvent):
+    """The event's ticket: the row the publisher handed over (with its organization
+    loaded, or none), else read."""
+    from caseline.tickets.models import Ticket
+
+    held = event.subject
+    if (
+        isinstance(held, Ticket)
+        and held.pk == event.subject_id
+        and (held.organization_id is None or _cached_relation(held, "organization") is not None)
+    ):
+        return held
+    return _ticket(event.subject_id)
 
 
 def _author(event: DomainEvent, ticket: Any) -> frozenset[str]:
@@ -443,9 +562,9 @@ def _author(event: DomainEvent, ticket: Any) -> frozenset[str]:
 
 
 def on_ticket_created(event: DomainEvent) -> None:
-    ticket = _ticket(event.subject_id)
+    ticket = _event_ticket(event)
     if ticket is not None:
-        start_ticket(ticket, event.at)
+        start_ticket(ticket, event.at, new=ticket is event.subject and _in_creation(event))
 
 
 def on_message_added(event: DomainEvent) -> None:
@@ -477,26 +596,27 @@ def on_updated(event: DomainEvent) -> None:
     field = next((f for f in TRACKED_FIELDS if f in changes), None)
     if field is None:
         return
-    ticket = _ticket(event.subject_id)
+    ticket = _event_ticket(event)
     if ticket is None:
         return
-    apply(ticket.pk, cs.Event(at=event.at, type=field, facts=facts_of(ticket)))
+    _apply_built(ticket.pk, lambda: cs.Event(at=event.at, type=field, facts=facts_of(ticket)))
 
 
 def on_assigned(event: DomainEvent) -> None:
     change = (event.data.get("changes") or {}).get("assignee")
-    if not change:
-        return
-    ticket = _ticket(event.subject_id)
-    apply(
-        event.subject_id,
-        cs.Event(
+    if not change or _in_creation(event):
+        return  # a ticket being created: its clocks start with the assignee (created)
+
+    def build() -> cs.Event:
+        ticket = _event_ticket(event)
+        return cs.Event(
             at=event.at,
             type="assigned",
             assignee=change[1] is not None,
             facts=facts_of(ticket) if ticket is not None else None,
-        ),
-    )
+        )
+
+    _apply_built(event.subject_id, build)
 
 
 # --- re-match after a policy change -----------------------------------------------------------

@@ -106,14 +106,25 @@ def registered_kinds() -> list[str]:
 # --- scheduling ------------------------------------------------------------------------------
 
 
+NOTIFY_HORIZON = timedelta(seconds=NOTIFY_HORIZON_SECONDS)
+
+
+def notify_clock_loop() -> None:
+    """On PostgreSQL wake sleeping clock loops (the notification is delivered at commit);
+    for a caller that wrote timers due within ``NOTIFY_HORIZON`` itself (bulk)."""
+    if connection.vendor != "postgresql":
+        return  # SQLite has no channel: the loop polls
+    with connection.cursor() as cursor:
+        # An empty payload: PostgreSQL folds identical notifications of one transaction.
+        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+
+
 def _notify_if_soon(due_at: datetime) -> None:
     """On PostgreSQL wake sleeping clock loops (at commit) when the timer is due soon."""
     if connection.vendor != "postgresql":
         return  # SQLite has no channel: the loop polls
-    if due_at <= now() + timedelta(seconds=NOTIFY_HORIZON_SECONDS):
-        with connection.cursor() as cursor:
-            # An empty payload: PostgreSQL folds identical notifications of one transaction.
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    if due_at <= now() + NOTIFY_HORIZON:
+        notify_clock_loop()
 
 
 def schedule(

@@ -8,7 +8,10 @@ by caseline.oncall).
 
 Concurrency: the team row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
 the IMMEDIATE write transaction already serialises writers), so two tickets created at the
-same moment never read the same round-robin cursor or the same loads.
+same moment never read the same round-robin cursor or the same loads. The lock is held to
+the end of the creating transaction, so concurrent creates for one team queue on it: the
+shift filter (rota and calendars) runs before it is taken, and what follows it until
+commit is kept to a few statements (the create's SLA clocks are inserted in bulk).
 """
 
 from __future__ import annotations
@@ -63,13 +66,22 @@ def available_members(team: Team, product_area: ProductArea | int | None) -> Que
     evaluated. The SLA issue extends this filter with shift calendars / the on-duty rota.
     """
     qs = (
-        User.objects.filter(teams=team, is_active=True, kind=User.Kind.STAFF, is_away=False)
+        _members(team, product_area)
         .annotate(open_load=open_load_subquery())
         .filter(open_load__lt=F("open_ticket_cap"))
     )
+    return qs.order_by("id")
+
+
+def _members(team: Team | int, product_area: ProductArea | int | None) -> QuerySet[User]:
+    """Active staff members of ``team``, not away, with the product-area skill when one
+    is given (their region loaded: auto-assignment's subscribers read its calendar)."""
+    qs = User.objects.filter(
+        teams=team, is_active=True, kind=User.Kind.STAFF, is_away=False
+    ).select_related("region")
     if product_area is not None:
         qs = qs.filter(skills=product_area)
-    return qs.order_by("id")
+    return qs
 
 
 # Availability filters of higher apps (the on-duty rota and shift calendars register one in
@@ -124,11 +136,19 @@ def auto_assign(ticket, *, actor=None):
     """
     if ticket.team_id is None or ticket.assignee_id is not None:
         return None
+    held = ticket.team if Ticket.team.is_cached(ticket) else None
+    if held is not None and held.assignment_strategy == Team.Strategy.MANUAL:
+        return None  # as read in this transaction (triage's owning team, say)
     with transaction.atomic(savepoint=False):
+        # Who is on shift does not depend on other assignments: read before the team lock
+        # (the rota and calendar reads need not wait for, nor hold up, concurrent creates).
+        on_duty = on_shift(list(_members(ticket.team_id, ticket.product_area_id)), now())
         team = Team.objects.select_for_update().filter(pk=ticket.team_id).first()
-        if team is None or team.assignment_strategy == Team.Strategy.MANUAL:
+        if team is None or team.assignment_strategy == Team.Strategy.MANUAL or not on_duty:
             return None
-        candidates = on_shift(list(available_members(team, ticket.product_area_id)), now())
+        # Under the lock: the cursor and the open loads, as every earlier create left them.
+        ids = [u.pk for u in on_duty]
+        candidates = list(available_members(team, ticket.product_area_id).filter(pk__in=ids))
         user = choose(candidates, team.assignment_strategy, team.last_assigned_user_id)
         if user is None:
             return None
@@ -146,5 +166,6 @@ def auto_assign(ticket, *, actor=None):
             ticket_id=ticket.pk,
             changes={"assignee": (None, user.pk)},
             data={"strategy": team.assignment_strategy, "team": team.pk},
+            subject=ticket,
         )
     return user

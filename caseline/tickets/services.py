@@ -459,14 +459,18 @@ def _solved(ticket: Ticket, *, actor, at) -> None:
     )
 
 
-def _add_sc_follower(ticket: Ticket, *, actor, at) -> None:
+def _add_sc_follower(ticket: Ticket, *, actor, at, followers: set[int] | None = None) -> None:
+    """Add the organization's SC as follower. ``followers``: the ticket's follower ids
+    when the caller knows them all (a ticket created in this transaction), else read."""
     org = ticket.organization
     if org is None or not org.include_sc or org.sales_consultant_id is None:
+        return
+    if followers is not None and org.sales_consultant_id in followers:
         return
     sc = org.sales_consultant
     if sc is None or not sc.is_active or not is_staff(sc):
         return
-    if ticket.followers.filter(pk=sc.pk).exists():
+    if followers is None and ticket.followers.filter(pk=sc.pk).exists():
         return
     ticket.followers.add(sc)
     record(
@@ -738,6 +742,10 @@ def _create_ticket(
             updated_at=at,
         )
         ticket.save()
+        # Until "ticket.created" is published, subscribers of the create's earlier events
+        # (triaged, assigned, follower_added) that receive this object as the event's
+        # subject know the ticket is new: nothing of theirs can exist for it yet.
+        ticket.in_creation = True
         message = Message.objects.create(
             ticket=ticket,
             kind=Message.Kind.PUBLIC,
@@ -796,8 +804,15 @@ def _create_ticket(
 
         apply_triage(ticket, f"{subject}\n{text}", explicit=explicit, actor=actor)
         if ticket.team_id is not None and ticket.assignee_id is None:
+            if org is not None and org.include_sc and org.sales_consultant_id is not None:
+                # Read the SC (added as follower below) before auto-assignment takes the
+                # team lock: the statements between that lock and the commit are what
+                # concurrent creates for the team queue on.
+                _ = org.sales_consultant
             auto_assign(ticket, actor=actor)
-        _add_sc_follower(ticket, actor=actor, at=at)
+        # The followers so far: the assignee (given, or chosen by auto-assignment).
+        followers = {ticket.assignee_id} if ticket.assignee_id is not None else set()
+        _add_sc_follower(ticket, actor=actor, at=at, followers=followers)
 
         publish(
             DomainEvent(
@@ -819,8 +834,10 @@ def _create_ticket(
                     "assignee_id": ticket.assignee_id,
                     "status": ticket.status,
                 },
+                subject=ticket,
             )
         )
+        ticket.in_creation = False
     ticket.first_message = message
     ticket.known_details = {
         "tags": list(tag_names),

@@ -26,6 +26,15 @@ pytestmark = pytest.mark.django_db
 
 LIST_BUDGET = 5  # token (+ permission version), rate limit is not SQL, page, tags
 CREATE_BUDGET = 40
+# Every statement of an API create, the subscribers' included (SLA clocks and timers,
+# ETA, webhooks, the on-shift filter), token check to answer: 23 on SQLite, 24 on
+# PostgreSQL (a demo create was ~72 while each SLA timer was a read + insert in
+# savepoints). Savepoints of the test's own transaction are not counted.
+CREATE_ALL_BUDGET = 24
+# From the auto-assignment's team row lock to the end of the create: concurrent creates
+# for one team queue on that lock until the commit (loads, cursor, assignee, followers,
+# their audit rows, the SLA inserts; was ~54 statements).
+CREATE_LOCKED_BUDGET = 10
 
 
 @pytest.fixture
@@ -256,3 +265,53 @@ def test_role_change_reaches_the_permission_cache(api_client, se, ada, make_staf
     perm = Permission.objects.get(codename="create_ticket")
     Group.objects.get(name="support_engineer").permissions.remove(perm)
     assert _post(client, "/api/v1/tickets", body).status_code == 403
+
+
+def _team_lock_index(sql):
+    """The auto-assignment's team read (``FOR UPDATE`` on PostgreSQL): the last read of
+    a team by id (the explicit team_id is resolved before)."""
+    return max(
+        i
+        for i, q in enumerate(sql)
+        if q.startswith('SELECT "accounts_team"') and 'WHERE "accounts_team"."id" =' in q
+    )
+
+
+def test_create_statement_budget_with_every_subscriber(api_client, se, ada, team):
+    """A create that is triaged, auto-assigned, gets the SC as follower and starts its SLA
+    clocks (the migrations' default policies: five clocks with their first timers)."""
+    from caseline.sla.models import Clock, Timer
+
+    client = api_client(se)
+    _post(client, "/api/v1/tickets", {"subject": "warm", "requester": ada.pk})
+    payload = {
+        "subject": "Backups fail",
+        "body_text": "Since Monday",
+        "requester": {"email": "ada@acme.test"},
+        "team_id": team.pk,
+    }
+    r, sql = _queries(lambda: _post(client, "/api/v1/tickets", payload))
+    assert r.status_code == 201, r.content
+    body = r.json()
+    ticket_id = body["id"]
+    # what the statements wrote: the assignee, the SC follower, clocks with one timer each
+    assert body["assignee"] is not None
+    assert set(body["followers"]) == {body["assignee"]["id"], ada.organization.sales_consultant_id}
+    clocks = list(Clock.objects.filter(ticket_id=ticket_id))
+    timers = list(Timer.objects.filter(subject_type="ticket", subject_id=ticket_id))
+    assert len(clocks) >= 3 and len(timers) == len([c for c in clocks if c.step])
+    assert {t.key.rsplit(":", 1)[1] for t in timers} == {c.step for c in clocks if c.step}
+
+    counted = [q for q in sql if not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(counted) <= CREATE_ALL_BUDGET, "\n".join(q[:120] for q in counted)
+    # the clocks and their timers: one INSERT each, no per-timer read
+    assert sum(q.startswith('INSERT INTO "sla_timer"') for q in sql) == 1
+    assert sum(q.startswith('INSERT INTO "sla_clock"') for q in sql) == 1
+    assert not any(q.startswith('SELECT "sla_timer"') for q in sql), sql
+    assert not any('FROM "sla_clock"' in q for q in sql), sql
+    # the create's own rows are not read back by its subscribers
+    assert not any(q.startswith('SELECT "tickets_ticket"."id"') for q in sql), sql
+    locked = counted[_team_lock_index(counted) + 1 :]
+    # after the commit the answer reads the followers and the requester's email
+    assert len(locked) <= CREATE_LOCKED_BUDGET + 2, "\n".join(q[:120] for q in locked)
+    assert not any("oncall_" in q for q in locked), "the shift filter runs before the lock"
