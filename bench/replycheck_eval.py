@@ -21,13 +21,20 @@ from caseline.text.replycheck import DEFAULT_THRESHOLD  # noqa: E402
 from caseline.text.replycheck_eval import check_case, evaluate, load_cases  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "replycheck"
-FILES = ("cases.jsonl", "cases_round2.jsonl", "cases_round3.jsonl", "cases_round4.jsonl")
+FILES = (
+    "cases.jsonl",
+    "cases_round2.jsonl",
+    "cases_round3.jsonl",
+    "cases_round4.jsonl",
+    "cases_round5.jsonl",
+)
 SPLITS = (
     ("tune", "round 1 tune half (odd ids)"),
     ("heldout", "round 1 held-out half (blind in round 1 only)"),
     ("heldout2", "round 2 set (blind in round 2 only)"),
     ("heldout3", "round 3 set (blind in round 3 only)"),
-    ("heldout4", "round 4 set (blind for the final matching rules)"),
+    ("heldout4", "round 4 set (blind in round 4 only)"),
+    ("heldout5", "round 5 set (blind for the final matching rules)"),
     (None, "whole"),
 )
 

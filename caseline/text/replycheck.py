@@ -476,12 +476,47 @@ _GREETING = re.compile(
 )
 _ECHO = re.compile(
     r"""\b(?:you(?:'re|\s+are|\s+were)?\s+ask(?:ed|ing)|your\s+question|good\s+question|
-        you\s+(?:want(?:ed)?|would\s+like)\s+to\s+know|you\s+wonder|
+        you\s+(?:want(?:ed)?|would\s+like|'d\s+like)\s+to\s+know|you\s+wonder(?:ed)?|
+        (?:regarding|as\s+for|about)\s+your\s+(?:question|request)|
+        sie\s+(?:wollen|wollten|möchten)\s+wissen|sie\s+haben\s+gefragt|
         sie\s+(?:fragen|fragten|möchten\s+wissen)|ihre\s+frage|gute\s+frage|
         thanks?\s+(?:you\s+)?for\s+(?:your|the)\s+(?:question|patience|message|email|report|
         reaching)|danke\s+für\s+ihre|vielen\s+dank\s+für\s+ihre)\b""",
     re.IGNORECASE | re.VERBOSE,
 )
+
+
+# A sentence that only defers ("we are looking into it", "I've forwarded this to
+# engineering", "wir schauen uns das an") or generalises ("... is a common setup") says
+# nothing that answers: the deferring clause is cut, a generality dropped.
+_DEFERRAL = re.compile(
+    r"""(?:,\s*|;\s*|\s+(?:and|und)\s+|^)(?:(?:we|i)(?:'ll|'re|'ve|'m|\s+will|\s+are|\s+am|
+        \s+have|\s+shall)?\s+(?:now\s+|currently\s+|still\s+|also\s+)?(?:look(?:ing)?\s+into|
+        (?:have|having|take|taking)\s+a\s+(?:closer\s+)?look|investigat\w*|(?:have\s+)?forwarded|
+        passed\s+(?:this|it|that)\s+on|escalated|get(?:ting)?\s+back\s+to\s+you|
+        check(?:ing)?\s+(?:this|it|that)\b)
+      | wir\s+(?:schauen\s+uns\s+das|sehen\s+uns\s+das|prüfen\s+das|kümmern\s+uns|
+        melden\s+uns(?!\s+(?:bis|um|morgen|heute))|haben\s+ihr\s+anliegen)
+      | (?:wir\s+)?(?:untersuchen|prüfen)\s+(?:es|das|dies)\b
+      | (?:an\s+\w+\s+|an\s+das\s+\w+\s+)?weitergeleitet)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_GENERALITY = re.compile(
+    r"\b(?:is|are)\s+an?\s+(?:very\s+)?(?:common|typical|frequent)\b"
+    r"|\b(?:ist|sind)\s+(?:ein(?:e)?\s+)?(?:häufige[rs]?|typische[rs]?|übliche[rs]?)\b",
+    re.IGNORECASE,
+)
+
+
+def _substance(sentence: str) -> str:
+    """The part of a draft sentence that can answer: "" for a generality, the text before
+    a deferring clause ("the cause is X; we are looking into it" -> "the cause is X")."""
+    if _GENERALITY.search(sentence):
+        return ""
+    match = _DEFERRAL.search(sentence)
+    if match:
+        sentence = sentence[: match.start()].rstrip(" ,;:–-")
+    return sentence if len(sentence.split()) >= 2 else ""
 
 
 def has_greeting(draft: str) -> bool:
@@ -592,9 +627,13 @@ def _draft_units(draft: str) -> tuple[list[str], set[int]]:
                 sentences[0] = _Span(tail.strip(), sentences[0].start, sentences[0].end)
             elif len(first.split()) <= 5:
                 sentences = sentences[1:]
-        kept = [
-            s for s in sentences if not s.text.rstrip().endswith("?") and not _ECHO.search(s.text)
-        ]
+        kept = []
+        for s in sentences:
+            if s.text.rstrip().endswith("?") or _ECHO.search(s.text):
+                continue
+            text = _substance(s.text)
+            if text:
+                kept.append(_Span(text, s.start, s.end, s.number))
         numbers.update(s.number for s in kept if s.number is not None and len(s.text) > 2)
         useful = [s.text for s in kept]
         units.extend(useful)
@@ -621,6 +660,7 @@ _ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
             r"\b(?:because|due\s+to|caused|cause[sd]?|reason|comes?\s+from|came\s+from|result\s+of|"
             r"triggered|(?:raised|happens|occurs|appears)\s+(?:when|if)|that's\s+why|which\s+is\s+why|"
             r"so\s+that|weil|da|denn|wegen|aufgrund|grund|ursache|liegt\s+an|lag\s+an|kommt\s+von|"
+            r"stammt|stammen|rührt|kommt\s+daher|liegt\s+daran|"
             r"kam\s+von|deutet|verursacht|dadurch|daher|deshalb|deswegen)\b",
             re.IGNORECASE,
         ),
@@ -655,6 +695,21 @@ _ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
             r"märz|mai|juni|juli|oktober|dezember)\b",
             re.IGNORECASE,
         ),
+    ),
+    (
+        # "which ports / what version / what is the timeout": a value, i.e. a number the
+        # customer has not written themselves ("TCP 11104", "4.2", "30 seconds")
+        "value",
+        re.compile(
+            r"\b(?:which|what(?:'s|\s+(?:is|are|was|were|should|would))?(?:\s+(?:the|your|our|my))?|"
+            r"welche[rsnm]?|wie\s+(?:lautet|lauten|hoch\s+ist))\s+(?:[\w-]+\s+){0,3}?(?:ports?|"
+            r"versions?|releases?|builds?|ip(?:s|-?adress\w*)?|address(?:es)?|timeouts?|limits?|"
+            r"sizes?|max(?:imum)?|number|amount|rate|interval|retention|latency|deadline|date|"
+            r"quota|capacity|tolerance|value|threshold|zeitlimit|grenze|größe|anzahl|adressen?|"
+            r"intervall|frist|datum|kontingent|wert|schwellenwert|toleranz)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(r"\d"),
     ),
     (
         "count",
@@ -703,9 +758,10 @@ _ANSWER_TYPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
         "yesno",
         re.compile(
             _LEAD + r"(?:(?:is|are|was|were|do|does|did|should|has|have|shall|may)\b|"
-            r"(?:can|will|could|would)\b(?!\s+(?:you|u|someone)\b)|(?:ist|sind|war|gibt|kann|muss|müssen|brauchen|"
-            r"braucht|bekommen|hat|haben|wird|werden|gilt|lässt|darf|dürfen|fallen|fällt|"
-            r"funktioniert|unterstützt|können|könnten)\b(?!\s+sie\b))"
+            r"(?:can|will|could|would)\b(?!\s+(?:you|u|someone)\b)|(?:kann|können|könnten)\b(?!\s+sie\b)|"
+            r"(?:ist|sind|war|gibt|muss|müssen|brauchen|braucht|bekommen|hat|haben|hatte|hatten|"
+            r"gab|wurde|wurden|wird|werden|gilt|lässt|darf|dürfen|fallen|fällt|funktioniert|"
+            r"unterstützt|unterstützen)\b)"
             r"|\b(?:whether|ob)\b",
             re.IGNORECASE,
         ),
@@ -735,6 +791,37 @@ def answer_type(ask: str) -> tuple[str, re.Pattern[str]] | None:
         if asks.search(ask):
             return name, markers
     return None
+
+
+# A clear yes or no ("yes", "it does", "you don't need to", "ist möglich", "leider nicht");
+# the other yes/no-ish words of the "yesno" type ("can", "will", "only") are weaker.
+_YES_NO_CLEAR = re.compile(
+    r"\b(?:yes|no|nope|yep|ja|nein|leider|unfortunately|(?:not\s+)?possible|(?:nicht\s+)?möglich|"
+    r"(?:not\s+)?supported|(?:nicht\s+)?unterstützt|it\s+(?:does|doesn't|does\s+not|is|isn't|"
+    r"is\s+not|can|can't|cannot|will|won't|works)|(?:you|we)\s+(?:can|can't|cannot|don't|do\s+not|"
+    r"won't|will\s+not|need|must|have\s+to)|(?:sie|wir|man)\s+(?:können|müssen|brauchen|"
+    r"kann|muss)|works|work\s+fine|funktioniert|geht|klappt|of\s+course|natürlich|sure|"
+    r"correct|richtig|indeed|not\s+needed|nicht\s+nötig|nicht\s+erforderlich|kein\w*)\b|n't\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+_WHICH = re.compile(
+    r"\b(?:which|welche[rsnm]?)\s+(?:(?:one\s+)?of\s+(?:the|our|your|these|those)\s+)?([\w-]+)",
+    re.IGNORECASE,
+)
+# A draft that opens with a plain yes or no answers the customer's first yes/no question.
+_OPENING_YES_NO = re.compile(
+    r"^(?:yes|no|yep|nope|ja|nein|correct|richtig|genau|exactly|indeed|unfortunately\s+not|"
+    r"leider\s+nicht|leider\s+nein|it\s+(?:does|doesn't|does\s+not|is|isn't|is\s+not|can|"
+    r"can't|cannot|will|won't))\b",
+    re.IGNORECASE,
+)
+
+
+def _focus(ask: str) -> set[str]:
+    """The thing a which-question asks for ("which attributes ..." -> attributes)."""
+    match = _WHICH.search(ask)
+    return set(tokens(match.group(1))) if match else set()
 
 
 def _matches(words: set[str], unit_words: set[str]) -> set[str]:
@@ -784,6 +871,9 @@ class _Weights:
     why_penalty: float = 0.2
     novelty_floor: float = 0.4
     novelty_full: float = 0.3
+    opening_yes_no: float = 0.3
+    yes_no_weak: float = 0.8
+    focus_penalty: float = 0.3
 
 
 WEIGHTS = _Weights()
@@ -809,9 +899,15 @@ def _score_asks(
         else 0.0
         for ws in unit_sets
     ]
+    customer_numbers = {n for text in customer_text for n in _NUMBER.findall(text)}
+    new_value = [any(n not in customer_numbers for n in _NUMBER.findall(u)) for u in units]
+    opening = bool(units) and bool(_OPENING_YES_NO.match(units[0]))
+    types = [answer_type(a.text) for a in asks]
+    first_yes_no = next((i for i, t in enumerate(types) if t and t[0] == "yesno"), None)
     results: list[tuple[float, str]] = []
     for index, (own, ctx) in enumerate(zip(ask_tokens, ctx_tokens, strict=True)):
-        wanted = answer_type(asks[index].text)
+        wanted = types[index]
+        focus = _focus(asks[index].text)
         own_set = set(own)
         # Words this ask shares with the customer's other asks (the ticket's topic) say
         # little about whether *this* ask is answered: "both certificates active?" is not
@@ -845,7 +941,11 @@ def _score_asks(
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         ask_vec = {t: w / norm for t, w in weights.items()}
         best, evidence = 0.0, ""
-        for unit, words, vec, new in zip(units, unit_sets, unit_vecs, novelty, strict=True):
+        if opening and index == first_yes_no:
+            best, evidence = WEIGHTS.opening_yes_no, units[0]
+        for u_index, (unit, words, vec, new) in enumerate(
+            zip(units, unit_sets, unit_vecs, novelty, strict=True)
+        ):
             found = _matches(set(weights), words)
             if len(own_set) > 1 and not own_set & found:
                 # the neighbours only help an ask whose own words are in the passage too
@@ -854,11 +954,20 @@ def _score_asks(
                 lexical = sum(w for t, w in weights.items() if t in found) / total
                 cosine = _cosine(ask_vec, vec)
                 score = (WEIGHTS.lexical * lexical + (1 - WEIGHTS.lexical) * cosine) * new
+            typed = wanted is not None and (
+                new_value[u_index] if wanted[0] == "value" else bool(wanted[1].search(unit))
+            )
             if wanted is not None:
-                if wanted[1].search(unit):
+                if typed and wanted[0] == "yesno" and not _YES_NO_CLEAR.search(unit):
+                    score *= WEIGHTS.yes_no_weak
+                elif typed:
                     score *= WEIGHTS.typed_bonus
                 else:
                     score *= WEIGHTS.why_penalty if wanted[0] == "why" else WEIGHTS.typed_penalty
+            value_given = typed and wanted is not None and wanted[0] == "value"
+            if focus and not value_given and not _matches(focus, words):
+                # "which attributes ...?" is not answered by a passage naming no attribute
+                score *= WEIGHTS.focus_penalty
             if score > best:
                 best, evidence = score, unit
         results.append((best, evidence))

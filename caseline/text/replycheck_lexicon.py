@@ -162,6 +162,34 @@ _SYNONYMS = (
     "ready done finished complete completed fertig erledigt abgeschlossen",
     "mean means meaning meant bedeutet bedeuten bedeutung heißt",
     "bandwidth bandbreite throughput durchsatz mbit/s gbit/s mb/s gb/s mbps gbps",
+    # related terms of the support domain: an answer names the thing, not the question's
+    # word ("TCP 11104" for "which ports", "the diagnostic bundle" for "the logs")
+    "port ports tcp udp firewall firewalls",
+    "version versions release releases build builds",
+    "logs logfile logfiles protokoll protokolle bundle bundles diagnostic diagnostics",
+    "ip ips ip-adresse ip-adressen cidr subnet subnets",
+    "timeout timeouts zeitüberschreitung zeitlimit",
+    # English / German pairs
+    "replication replicate replicated replikation replizieren repliziert",
+    "encrypted encryption encrypt verschlüsselt verschlüsselung verschlüsseln",
+    "key keys schlüssel",
+    "user users benutzer nutzer anwender",
+    "account accounts konto konten",
+    "license licence licenses licences lizenz lizenzen",
+    "discount discounts rabatt rabatte nachlass",
+    "payment payments paid zahlung zahlungen bezahlen bezahlt",
+    "card cards karte karten kreditkarte kreditkarten",
+    "tenant tenants mandant mandanten",
+    "attribute attributes attribut",
+    "permission permissions berechtigung berechtigungen",
+    "disk disks drive drives platte platten festplatte festplatten",
+    "quota quotas kontingent",
+    "schedule scheduled zeitplan",
+    "interval intervals intervall intervalle",
+    "retention aufbewahrung aufbewahrungsfrist",
+    "session sessions sitzung sitzungen",
+    "cancel cancelled canceled cancellation kündigen kündigung gekündigt stornieren",
+    "latency latenz verzögerung",
 )
 
 

@@ -32,6 +32,7 @@ FROZEN = {
     "cases_round2.jsonl": "a454cb83bdc20b518294837c64fa12e4731ed02df6028f5ddb1e06e1db48dfe3",
     "cases_round3.jsonl": "5d85e8de312f38830d5594560da999a4f8a9e932b5c135a1b8515c97ef65034e",
     "cases_round4.jsonl": "b8eeb9f45b18ebc01d7541f3f2f3bd5bcc92a1af5f083ae7166c1cc219a4ee0b",
+    "cases_round5.jsonl": "51c59bfca35eb3fd9e91d54b30b2271ef4d8df61b18782a50306317e81968f5e",
 }
 
 
@@ -233,6 +234,47 @@ def test_answer_types():
     assert answer_type("Could you send the logs?") is None
 
 
+def addressed(message: str, draft: str) -> list[bool]:
+    return [a.addressed for a in check_reply([message], draft).asks]
+
+
+def test_value_questions_need_a_number_the_customer_did_not_write():
+    message = "Hi,\n\nwe get 429s at 50 requests per second. What is the rate limit for our plan?"
+    given = check_reply([message], "Hi,\n\nthe rate limit for your plan is 200 requests/s.")
+    echoed = check_reply([message], "Hi,\n\nthe rate limit for your plan is 50 requests/s.")
+    assert given.asks[0].addressed
+    # the echo scores far lower (with this much overlap it can still pass: see
+    # docs/reply-checker.md, round 5)
+    assert echoed.asks[0].score < given.asks[0].score / 2
+
+
+def test_related_terms_answer_a_which_question():
+    message = "Hi,\n\nwhich ports need to be open between the two sites?"
+    assert addressed(message, "Hi,\n\nTCP 11104 and 11105 in both directions.") == [True]
+    assert tokens("logs") == tokens("bundle")
+    assert tokens("Replikation") == tokens("replication")
+
+
+def test_which_questions_need_the_thing_asked_for():
+    message = "Hallo,\n\nwelche Attribute unterstützt Ihre SCIM-Schnittstelle?"
+    draft = "Hallo,\n\nIhre SCIM-Schnittstelle ist eingerichtet und synchronisiert alle 40 Minuten."
+    assert addressed(message, draft) == [False]
+
+
+def test_deferrals_and_generalities_do_not_answer():
+    message = "Hi,\n\nwhy do our GraphQL queries take 8 seconds?"
+    assert addressed(message, "Hi,\n\nwe are looking into the slow GraphQL queries.") == [False]
+    message = "Hi,\n\nIs it possible to connect two Okta orgs to the same tenant?"
+    draft = "Hi,\n\nconnecting two Okta orgs to one tenant is a common setup for our customers."
+    assert addressed(message, draft) == [False]
+
+
+def test_an_opening_yes_answers_the_first_yes_no_question():
+    message = "Hi,\n\nDid something change on your side? Our SCIM sync fails since Monday."
+    draft = "Hi,\n\nyes: on Monday we enforced unique external IDs, so creation is refused."
+    assert addressed(message, draft) == [True]
+
+
 def test_stemming_and_synonyms():
     assert stem("invoices") == stem("invoice")
     assert tokens("Rechnungen") == tokens("Rechnung")
@@ -350,7 +392,7 @@ def test_case_set_shape(cases):
     assert len({c["id"] for c in cases}) == len(cases)
     assert {c["lang"] for c in cases} == {"en", "de"}
     for c in cases:
-        assert c["split"] in {"tune", "heldout", "heldout2", "heldout3", "heldout4"}
+        assert c["split"] in {"tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"}
         text = " ".join(" ".join(m.split()) for m in c["messages"])
         for ask in c["asks"]:
             assert " ".join(ask["key"].split()) in text, (c["id"], ask["key"])
@@ -359,12 +401,13 @@ def test_case_set_shape(cases):
 # Floors a little under the figures measured when the checker was frozen (docs/
 # reply-checker.md has the figures): a change that makes the checker worse fails here.
 FLOORS = {
-    None: (0.87, 0.84),  # all 160 cases: 0.901 / 0.865
-    "heldout4": (0.70, 0.70),  # the last held-out set: 0.750 / 0.750 (blind run: 0.706 / 0.750)
-    "heldout3": (0.95, 0.70),  # 1.000 / 0.733 (blind run in round 3: 0.667 / 0.667)
+    None: (0.84, 0.86),  # all 205 cases: 0.863 / 0.882
+    "heldout5": (0.55, 0.65),  # round 5, evaluated once (blind): 0.591 / 0.684
+    "heldout4": (0.85, 0.95),  # 0.889 / 1.000 (blind run in round 4: 0.706 / 0.750)
+    "heldout3": (0.95, 0.75),  # 1.000 / 0.800 (blind run in round 3: 0.667 / 0.667)
     "heldout2": (0.95, 0.90),  # 1.000 / 0.950 (blind run in round 2: 0.684 / 0.650)
     "heldout": (0.95, 0.85),  # 1.000 / 0.900 (blind run in round 1: 0.833 / 0.500)
-    "tune": (0.75, 0.95),  # 0.812 / 1.000
+    "tune": (0.80, 0.95),  # 0.867 / 1.000
 }
 
 
