@@ -18,7 +18,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.renderers import JSONRenderer
 
@@ -466,16 +466,7 @@ def add_message(request: HttpRequest, ticket_id: int, payload: MessageIn):
 @router.get("/attachments/{attachment_id}", tags=TAGS)
 def download_attachment(request: HttpRequest, attachment_id: int):
     """The file, if its ticket and message are visible to you (404 otherwise)."""
-    attachment = queries.visible_attachment(actor(request), attachment_id)
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.filename,
-        content_type=attachment.content_type or "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return queries.attachment_response(queries.visible_attachment(actor(request), attachment_id))
 
 
 # --- followers and CCs ------------------------------------------------------------------

@@ -491,15 +491,7 @@ def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
         found = queries.visible_attachment(request.user, attachment_id)
     except NotFound:
         raise Http404(f"no attachment {attachment_id}") from None
-    response = FileResponse(
-        found.file.open("rb"),
-        as_attachment=True,
-        filename=found.filename,
-        content_type=found.content_type or "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return queries.attachment_response(found)
 
 
 # --- account ------------------------------------------------------------------------------
