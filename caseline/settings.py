@@ -144,6 +144,13 @@ elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.post
             "timeout": 10,
         }
     }
+else:
+    # Search (FTS5 / tsvector), timers (SKIP LOCKED / the SQLite claim step) and the
+    # migrations' raw SQL exist for these two only: refuse anything else at start-up.
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must name SQLite (sqlite:///path) or PostgreSQL (postgres://...); "
+        f"{_db['ENGINE']} is not supported"
+    )
 _db["ATOMIC_REQUESTS"] = False  # with IMMEDIATE it would make every GET take the write lock
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

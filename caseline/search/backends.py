@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.dateparse import parse_datetime
 
@@ -445,4 +446,5 @@ def backend_for(using: str = "default") -> SearchBackend:
         return SqliteBackend(using)
     if vendor == "postgresql":
         return PostgresBackend(using)
-    raise NotImplementedError(f"no search backend for {vendor}")
+    # settings refuse other databases at start-up (DATABASE_URL): not reachable
+    raise ImproperlyConfigured(f"no search backend for the {vendor} database")

@@ -18,6 +18,8 @@ Frozen with migration 0001: a change to an index is a new migration.
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 TOKENIZE = "unicode61 remove_diacritics 2"
 PG_CONFIG = "simple"
 # Longest prefix of a message body that PostgreSQL indexes (a tsvector holds at most 1 MB;
@@ -266,7 +268,8 @@ def forward(vendor: str) -> list[str]:
         return sqlite_forward()
     if vendor == "postgresql":
         return pg_forward()
-    raise NotImplementedError(f"search indexes for {vendor}")
+    # settings refuse other databases at start-up (DATABASE_URL): not reachable
+    raise ImproperlyConfigured(f"no search indexes for the {vendor} database")
 
 
 def reverse(vendor: str) -> list[str]:

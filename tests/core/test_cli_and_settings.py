@@ -57,6 +57,13 @@ def test_production_refuses_debug(tmp_path):
     assert "DEBUG" in out.stderr
 
 
+def test_an_unsupported_database_is_refused_at_start(tmp_path):
+    """Search, timers and raw-SQL migrations exist for SQLite and PostgreSQL only."""
+    out = run("check", env={"DATABASE_URL": "mysql://u:p@127.0.0.1/caseline"}, tmp=tmp_path)
+    assert out.returncode != 0
+    assert "DATABASE_URL must name SQLite" in out.stderr
+
+
 def test_production_starts_with_proper_settings(tmp_path):
     out = run(
         "check",
