@@ -10,12 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-
 from caseline.errors import DomainError, PermissionDenied, ValidationFailed
 
 from . import queries, services
-from .models import Ticket
 
 ACTIONS = ("assign", "status", "tag")
 MAX_TICKETS = 200
@@ -76,11 +73,7 @@ def bulk_update(*, actor: Any, ids: Any, action: str, value: Any) -> list[Outcom
             continue
         try:
             if action == "tag":
-                with transaction.atomic():
-                    ticket = Ticket.objects.select_for_update().get(pk=pk)
-                    current = queries.tag_names([pk])[pk]
-                    if value.lower() not in current:
-                        services.update_ticket(ticket, actor=actor, tags=[*current, value])
+                services.change_tags(pk, actor=actor, add=[value])
             else:
                 services.update_ticket(pk, actor=actor, **change)
             results.append(Outcome(pk, True))

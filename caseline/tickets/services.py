@@ -872,6 +872,32 @@ CUSTOMER_UPDATABLE = frozenset({"status", "satisfaction", "satisfaction_comment"
 _SATISFACTION = frozenset({"satisfaction", "satisfaction_comment"})
 
 
+def change_tags(
+    ticket: Ticket | int,
+    *,
+    actor: User | None,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+) -> Ticket:
+    """Add and remove tags against the tags the ticket has *now*: the row is locked while
+    the new set is worked out, so two agents tagging at once both keep their tags
+    (``update_ticket(tags=)`` replaces the whole set). Names are normalised as there."""
+    errors = _Errors()
+    to_add, to_remove = _tags(errors, list(add)), set(_tags(errors, list(remove)))
+    errors.raise_if_any("invalid tags")
+    pk = ticket.pk if isinstance(ticket, Ticket) else ticket
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update(of=("self",)).filter(pk=pk).first()
+        if locked is None:
+            raise NotFound(f"no ticket CL-{pk}")
+        current = list(locked.tags.values_list("name", flat=True))
+        new = [n for n in current if n not in to_remove]
+        new += [n for n in to_add if n not in new and n not in to_remove]
+        if new == current:
+            return locked
+        return update_ticket(locked, actor=actor, tags=new)
+
+
 def update_ticket(ticket: Ticket | int, *, actor: User | None, **changes: Any) -> Ticket:
     """Partial update. Keys: subject, severity, priority, product_area, team, assignee,
     organization, status, tags (replaces), custom_fields ({key: value}, None clears),

@@ -151,15 +151,13 @@ def set_fields(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @require_POST
 @staff_required(perm=UPDATE)
 def tags(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    add = [v for v in request.POST.get("add", "").replace(",", " ").split() if v]
-    remove = [v.strip().lower() for v in request.POST.getlist("remove") if v.strip()]
-
-    def change(t):
-        current = list(t.tags.values_list("name", flat=True))
-        new = [n for n in current if n not in remove] + [a for a in add if a not in current]
-        services.update_ticket(t, actor=request.user, tags=new)
-
-    return _act(request, ticket_id, change)
+    add = request.POST.get("add", "").replace(",", " ").split()
+    remove = [v for v in request.POST.getlist("remove") if v.strip()]
+    return _act(
+        request,
+        ticket_id,
+        lambda t: services.change_tags(t, actor=request.user, add=add, remove=remove),
+    )
 
 
 @require_POST

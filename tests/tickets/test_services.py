@@ -10,7 +10,7 @@ import pytest
 
 from caseline.accounts.models import Contact, ContactEmail, Organization, ProductArea, Team, User
 from caseline.audit.models import AuditEvent
-from caseline.errors import Conflict, PermissionDenied, ValidationFailed
+from caseline.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseline.notify.models import OutboxMessage
 from caseline.tickets import queries
 from caseline.tickets.models import (
@@ -299,6 +299,25 @@ def test_update_tags_replace(se, contact):
     ev = timeline(t, "ticket.tags_changed")[-1]
     assert ev.data == {"added": ["z"], "removed": ["x"]}
     assert Tag.objects.filter(name="x").exists()  # tags stay defined
+
+
+def test_change_tags_works_against_the_current_tags(se, contact):
+    """Add/remove is computed under the row lock from the tags the ticket has now, so an
+    edit made meanwhile (another agent) is kept, unlike a replace from a stale list."""
+    from caseline.tickets.services import change_tags
+
+    t = new_ticket(se, contact, tags=["x"])
+    stale = Ticket.objects.get(pk=t.pk)
+    update_ticket(t, actor=se, tags=["x", "other-agent"])
+    change_tags(stale, actor=se, add=["New-Tag"], remove=["x"])
+    assert sorted(t.tags.values_list("name", flat=True)) == ["new-tag", "other-agent"]
+    before = len(timeline(t, "ticket.tags_changed"))
+    change_tags(t.pk, actor=se, add=["new-tag"])  # nothing to do: no event
+    assert len(timeline(t, "ticket.tags_changed")) == before
+    with pytest.raises(ValidationFailed):
+        change_tags(t, actor=se, add=["has space"])
+    with pytest.raises(NotFound):
+        change_tags(10**9, actor=se, add=["a"])
 
 
 @pytest.mark.parametrize(
