@@ -704,6 +704,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke_selected(self, request, queryset):
         count = 0
         for token in queryset.filter(revoked_at__isnull=True):
-            revoke_token(token.prefix, actor=request.user)
+            revoke_token(token.prefix, actor=request.user, token_id=token.pk)
             count += 1
         self.message_user(request, f"revoked {count} token(s)", messages.SUCCESS)

@@ -8,7 +8,7 @@ import secrets
 from django.db import transaction
 
 from caseline.audit.services import record
-from caseline.errors import NotFound
+from caseline.errors import Conflict, NotFound
 from caseline.timesource import now
 
 from .models import ApiToken, User
@@ -47,7 +47,14 @@ def revoke_token(
         qs = ApiToken.objects.select_for_update().filter(prefix=prefix, revoked_at__isnull=True)
         if token_id is not None:
             qs = qs.filter(pk=token_id)
-        token = qs.order_by("pk").first()
+        found = list(qs.order_by("pk")[:2])
+        if len(found) > 1:
+            # Prefixes are not unique: never guess whose token is meant.
+            raise Conflict(
+                f"several active tokens start with {prefix!r}; revoke one by its id",
+                fields={"prefix": "ambiguous"},
+            )
+        token = found[0] if found else None
         if token is None:
             raise NotFound(f"no active token starts with {prefix!r}")
         token.revoked_at = now()

@@ -714,6 +714,20 @@ def test_revoking_a_shared_prefix_revokes_only_the_callers_token(api_client, peo
     assert ApiToken.objects.get(pk=theirs.pk).revoked_at is None
 
 
+def test_revoking_an_ambiguous_prefix_without_an_id_is_refused(people):
+    """The CLI and other prefix-only callers never guess whose token is meant."""
+    from caseline.accounts.tokens import revoke_token
+    from caseline.errors import Conflict
+
+    a, _ = services.create_api_token(people["se"], "a")
+    b, _ = services.create_api_token(people["sc"], "b")
+    ApiToken.objects.filter(pk=b.pk).update(prefix=a.prefix)
+    with pytest.raises(Conflict):
+        revoke_token(a.prefix)
+    assert not ApiToken.objects.filter(revoked_at__isnull=False, pk__in=[a.pk, b.pk]).exists()
+    assert revoke_token(a.prefix, token_id=b.pk).pk == b.pk
+
+
 def test_customers_manage_their_own_tokens(api_client, customer):
     client = api_client(customer)
     resp = post(client, "/api/v1/tokens", {"name": "portal script"})
