@@ -3,7 +3,6 @@ the final schedule as segments."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from django.db.models import Prefetch, Q
 
 from caseline.accounts.models import Region, User
+from caseline.accounts.tokens import digest
 from caseline.errors import NotFound
 from caseline.timesource import now
 
@@ -220,7 +220,7 @@ def get_schedule(schedule_id: int) -> Schedule:
 
 
 def feed_secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return digest(secret)  # the API tokens' SHA-256
 
 
 def schedule_for_feed(secret: str) -> Schedule:
