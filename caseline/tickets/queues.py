@@ -212,8 +212,8 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValueError
         after = data.get("id")
-        if isinstance(after, bool) or not isinstance(after, int) or after <= 0:
-            raise ValueError
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= 2**63 - 1:
+            raise ValueError  # beyond a 64-bit id the database cannot even compare it
         if data.get("k") is not None:
             datetime.fromisoformat(str(data["k"]))
         return data
