@@ -46,7 +46,9 @@ class Prepared:
         """The rows (tuples in ``names`` order) for the placeholder ``values``."""
         connection = connections[self.alias]
         with connection.cursor() as cursor:
-            if self.native_sql is not None:
+            # The SQLite shortcut skips Django's cursor wrapper, so only when no one is
+            # counting queries (DEBUG, CaptureQueriesContext): budgets must see these.
+            if self.native_sql is not None and not connection.queries_logged:
                 # Django's SQLite cursor rewrites "%s" to "?" at every execute: done once
                 with connection.wrap_database_errors:
                     raw = cursor.cursor
