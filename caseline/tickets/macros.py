@@ -78,7 +78,13 @@ def clean_actions(actions: Any) -> dict[str, Any]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 errors[f"actions.{key}"] = "a list of tag names"
             else:
-                out[key] = sorted({v.strip().lower() for v in value if v.strip()})
+                # The ticket's own tag rules, so a macro never saves a tag it cannot apply.
+                tag_errors = services._Errors()
+                names = services.clean_tags(tag_errors, value)
+                if tag_errors.fields:
+                    errors[f"actions.{key}"] = tag_errors.fields["tags"]
+                else:
+                    out[key] = sorted(names)
         elif key == "assign_to_me":
             out[key] = bool(value)
     if errors:

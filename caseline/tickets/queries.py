@@ -594,17 +594,10 @@ def linked_tickets(ticket: Ticket) -> list[dict[str, Any]]:
     return out
 
 
-def customer_texts_since_last_reply(ticket: Ticket, limit: int = 20) -> list[str]:
-    """The customer's public messages (plain text, oldest first) after our last public
-    staff reply: what a reply has to answer (at most the last ``limit``)."""
-    return [text for _pk, text in customer_messages_since_last_reply(ticket, limit)]
-
-
 def customer_messages_since_last_reply(ticket: Ticket, limit: int = 20) -> list[tuple[int, str]]:
     """(message id, plain text) of the customer's public messages after our last public
-    staff reply, oldest first (at most the last ``limit``): what the reply checker reads.
-    Same rule as ``customer_texts_since_last_reply``, with the ids (the reply-check API
-    points at the message an ask came from)."""
+    staff reply, oldest first (at most the last ``limit``): what the reply checker reads
+    (the ids let the reply-check API point at the message an ask came from)."""
     last_ours = (
         Message.objects.filter(ticket=ticket, kind=Message.Kind.PUBLIC, author_contact__isnull=True)
         .order_by("-id")

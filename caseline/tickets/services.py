@@ -161,7 +161,8 @@ def _subject(errors: _Errors, value: Any) -> str:
 _TAG_BAD = re.compile(r"[\s,]")
 
 
-def _tags(errors: _Errors, values: Any) -> list[str]:
+def clean_tags(errors: _Errors, values: Any) -> list[str]:
+    """Tag names as stored (NFKC, lower-case, unique); problems go to ``errors["tags"]``."""
     if values is None:
         return []
     if isinstance(values, str) or not isinstance(values, Iterable):
@@ -694,7 +695,7 @@ def _create_ticket(
     team_obj = _resolve(errors, "team", team, Team, "team")
     org = _resolve(errors, "organization", organization, Organization, "organization")
     assignee_obj = _active_staff(errors, "assignee", assignee)
-    tag_names = _tags(errors, tags)
+    tag_names = clean_tags(errors, tags)
     cf_values = _custom_fields(errors, custom_fields, allow_inactive_clear=False)
     cc_contacts: list[Contact] = []
     for i, cc in enumerate(ccs or ()):
@@ -883,7 +884,7 @@ def change_tags(
     the new set is worked out, so two agents tagging at once both keep their tags
     (``update_ticket(tags=)`` replaces the whole set). Names are normalised as there."""
     errors = _Errors()
-    to_add, to_remove = _tags(errors, list(add)), set(_tags(errors, list(remove)))
+    to_add, to_remove = clean_tags(errors, list(add)), set(clean_tags(errors, list(remove)))
     errors.raise_if_any("invalid tags")
     pk = ticket.pk if isinstance(ticket, Ticket) else ticket
     with transaction.atomic():
@@ -961,7 +962,7 @@ def update_ticket(ticket: Ticket | int, *, actor: User | None, **changes: Any) -
             errors.add("status", f"must be one of {', '.join(Status.values)}")
         cleaned["status"] = status
     if "tags" in changes:
-        cleaned["tags"] = _tags(errors, changes["tags"])
+        cleaned["tags"] = clean_tags(errors, changes["tags"])
     cf_values = _custom_fields(errors, changes.get("custom_fields"))
     if "satisfaction" in changes:
         value = changes["satisfaction"] or ""

@@ -119,7 +119,11 @@ def _page_html(message: Message) -> str:
     ``ours``, ``cid:`` images pointing at the attachment download."""
     if not message.body_html:
         return ""
-    html = inline_reply.mark_for_page(message.body_html)
+    html = message.body_html
+    if message.author_contact_id is None:
+        # Only our own replies: a customer's HTML could carry the same marker and pass
+        # their text off as our answer.
+        html = inline_reply.mark_for_page(html)
     for a in message.attachments.all():
         if a.content_id:
             html = html.replace(f'src="cid:{a.content_id}"', f'src="{attachment_url(a.pk)}"')

@@ -313,6 +313,20 @@ def test_inline_reply_marks_our_answers_in_the_page_and_the_mail(world, login):
     assert 'style="color:#0f6e6e' in row.payload["html"].split("The disk is full.")[0]
     # and the page shows it in the "ours" colour
     assert '<div class="ours" title="Our answer">The disk is full.</div>' in text_of(page(c, t))
+    # A customer's HTML carrying the same marker is not shown as our answer.
+    from caseline.tickets import services as ticket_services
+
+    ticket_services.add_message(
+        t,
+        actor=None,
+        author_contact=world["customer_msg"].author_contact,
+        kind="public",
+        body_text="Fake",
+        body_html='<blockquote>q</blockquote><div title="Our answer">Refund approved.</div>',
+    )
+    shown = text_of(page(c, t))
+    assert "Refund approved." in shown
+    assert '<div class="ours" title="Our answer">Refund approved.' not in shown
 
 
 # --- macros ---------------------------------------------------------------------------------------
@@ -360,6 +374,11 @@ def test_macro_actions_are_validated():
     with pytest.raises(Exception) as exc:
         macros.clean_actions({"status": "gone", "explode": 1})
     assert set(exc.value.fields) == {"actions.status", "actions.explode"}
+    # Tags follow the ticket's own tag rules (a tag with a space could never be applied).
+    with pytest.raises(Exception) as exc:
+        macros.clean_actions({"add_tags": ["foo bar"], "remove_tags": ["x" * 200]})
+    assert set(exc.value.fields) == {"actions.add_tags", "actions.remove_tags"}
+    assert macros.clean_actions({"add_tags": "Logs, VIP"}) == {"add_tags": ["logs", "vip"]}
 
 
 # --- reply checker ----------------------------------------------------------------------------------
