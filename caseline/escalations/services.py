@@ -315,6 +315,7 @@ def open_escalation(
     assert org is not None
     at = now()
     with transaction.atomic():
+        _claim_tickets(tickets)
         esc = Escalation.objects.create(
             title=title or (tickets[0].subject if tickets else f"Escalation for {org.name}"),
             organization=org,
@@ -361,17 +362,34 @@ def live_escalation_of_ticket(ticket_id: int) -> Escalation | None:
     )
 
 
+def _claim_tickets(tickets: list[Ticket], *, joining: Escalation | None = None) -> None:
+    """Inside the caller's transaction: lock the tickets (in id order) and refuse with 409
+    ``already_escalated`` when one of them is in another live escalation. Every path
+    that puts a ticket into an escalation goes through here, so two clicks, a request
+    accepted beside a direct open, or a link cannot give a ticket two live escalations."""
+    ids = sorted(t.pk for t in tickets)
+    if not ids:
+        return
+    list(Ticket.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+    clash = (
+        Escalation.objects.filter(tickets__id__in=ids, status__in=LIVE_STATUSES)
+        .exclude(pk=joining.pk if joining else None)
+        .order_by("id")
+        .first()
+    )
+    if clash is not None:
+        busy = sorted(set(clash.tickets.filter(pk__in=ids).values_list("id", flat=True)))
+        raise Conflict(
+            f"ticket CL-{busy[0]} is already part of {clash.reference}",
+            fields={"escalation_id": clash.pk, "ticket_ids": busy},
+            code="already_escalated",
+        )
+
+
 def open_from_ticket(ticket_id: int, actor: Any, **fields: Any) -> Escalation:
     """One click on a ticket: 409 when the ticket already has a live escalation."""
     if not Ticket.objects.filter(pk=ticket_id).exists():
         raise NotFound(f"no ticket CL-{ticket_id}")
-    existing = live_escalation_of_ticket(ticket_id)
-    if existing is not None:
-        raise Conflict(
-            f"ticket CL-{ticket_id} is already part of {existing.reference}",
-            fields={"escalation_id": existing.pk},
-            code="already_escalated",
-        )
     extra = [i for i in fields.pop("ticket_ids", None) or [] if i != ticket_id]
     return open_escalation(
         actor, ticket_ids=[ticket_id, *extra], source=Escalation.Source.TICKET, **fields
@@ -512,6 +530,7 @@ def link_tickets(escalation_id: int, actor: Any, ticket_ids: list[int]) -> Escal
             )
         have = set(esc.tickets.values_list("id", flat=True))
         new = [t for t in tickets if t.pk not in have]
+        _claim_tickets(new, joining=esc)
         if new:
             esc.tickets.add(*new)
             _touch(esc, now())
@@ -1040,7 +1059,10 @@ def _due_in_range(due: datetime | None, errors: dict[str, str], field: str = "du
 
 
 def _arm_commitment(c: Commitment) -> None:
-    timers.cancel_for("commitment", c.pk, kinds=[COMMITMENT_KIND])
+    """A timer at the due time. An earlier timer of the commitment is not cancelled: its
+    key names its own due time and ``handlers.commitment_overdue`` ignores it once the
+    date moved or the commitment is done (no cancel churn, and no timer-then-commitment
+    lock order against the clock loop's commitment-after-timer order)."""
     if c.status == Commitment.Status.OPEN:
         timers.schedule(
             COMMITMENT_KIND,

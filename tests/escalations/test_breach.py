@@ -55,7 +55,7 @@ def test_rule_params_are_checked_when_the_policy_is_saved(world):
 
 
 def test_breach_opens_one_escalation_owned_by_a_regional_escalation_manager(world, frozen):
-    policy(severity=1)
+    policy(severity=2)  # the rule's severity, not the Sev-1 ticket's
     t = tickets.create_ticket(
         actor=world.agent,
         requester=world.contact,
@@ -72,7 +72,7 @@ def test_breach_opens_one_escalation_owned_by_a_regional_escalation_manager(worl
     esc = Escalation.objects.get()
     assert (esc.source, esc.severity, esc.organization, esc.status) == (
         "sla_breach",
-        1,
+        2,
         world.org,
         "open",
     )

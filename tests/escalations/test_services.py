@@ -74,6 +74,19 @@ def test_open_from_ticket_owner_checklist_and_audit(world):
     with pytest.raises(Conflict) as exc:
         services.open_from_ticket(t.pk, world.em)
     assert exc.value.code == "already_escalated" and exc.value.fields["escalation_id"] == esc.pk
+    # ... on every path: a direct open naming it, a link into another escalation
+    with pytest.raises(Conflict) as exc:
+        services.open_escalation(world.em, ticket_ids=[t.pk])
+    assert exc.value.code == "already_escalated"
+    other = services.open_escalation(world.em, ticket_ids=[world.ticket().pk])
+    with pytest.raises(Conflict) as exc:
+        services.link_tickets(other.pk, world.em, [t.pk])
+    assert exc.value.fields["ticket_ids"] == [t.pk]
+    assert set(other.tickets.values_list("id", flat=True)) != {t.pk}
+    # once it is closed, the ticket may be escalated again
+    services.transition(esc.pk, world.em, "resolved", root_cause="Disk full")
+    services.transition(esc.pk, world.em, "closed")
+    services.link_tickets(other.pk, world.em, [t.pk])
 
 
 def test_owner_must_hold_the_escalation_manager_role(world):
