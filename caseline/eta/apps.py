@@ -14,3 +14,9 @@ class EtaConfig(AppConfig):
         events.subscribe("ticket.message_added", handlers.on_message_added)
         events.subscribe("ticket.solved", handlers.on_ticket_solved)
         events.subscribe("ticket.assigned", handlers.on_assigned)
+
+        from caseline.tickets import queues
+
+        from . import queries
+
+        queues.register_row_extra("eta", queries.queue_row_eta)  # the ETA column of queues

@@ -70,3 +70,19 @@ def misses(
         ],
         "tickets": [{"ticket_id": r["ticket_id"], "missed": r["missed"]} for r in per_ticket],
     }
+
+
+def pending_due(ticket_ids: list[int]) -> dict[int, datetime]:
+    """{ticket id: due time} of each ticket's pending ETA (one query)."""
+    if not ticket_ids:
+        return {}
+    return dict(
+        ETA.objects.filter(ticket_id__in=ticket_ids, status=ETA.Status.PENDING).values_list(
+            "ticket_id", "due_at"
+        )
+    )
+
+
+def queue_row_eta(ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The queue pages' ``eta_due`` column (registered on ``tickets.queues.ROW_EXTRAS``)."""
+    return {tid: {"eta_due": due} for tid, due in pending_due(ticket_ids).items()}

@@ -9,7 +9,9 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         from caseline import events
 
-        from . import handlers
+        from . import handlers, queues
+
+        queues.register_list_extensions()  # the queues' "teams" filter
 
         events.subscribe("contact.merged", handlers.contact_merged)
         events.subscribe("organization.updated", handlers.organization_updated)

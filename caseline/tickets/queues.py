@@ -126,7 +126,7 @@ def _teams_filter(qs: QuerySet[Ticket], raw: str) -> QuerySet[Ticket]:
 
 
 def register_list_extensions() -> None:
-    """Register the ``teams`` list filter (called from WebConfig.ready())."""
+    """Register the ``teams`` list filter (called from TicketsConfig.ready())."""
     queries.register_list_filter("teams", _teams_filter)
 
 

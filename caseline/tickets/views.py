@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from caseline.accounts.models import Team, User
-from caseline.errors import DomainError, body
+from caseline.errors import DomainError, ValidationFailed, body
 from caseline.web.auth import staff_required
 
 from . import bulk, queues, savedviews
@@ -172,10 +172,11 @@ def _posted_filters(request: HttpRequest) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        data = json.loads(raw or "{}")
+        return json.loads(raw or "{}")
     except ValueError:
-        return {"filters": "not JSON"}  # rejected as an unknown filter name
-    return data
+        raise ValidationFailed(
+            "the filters are not valid", fields={"filters": "must be a JSON object"}
+        ) from None
 
 
 @staff_required
@@ -206,11 +207,11 @@ def saved_view_update(request: HttpRequest, view_id: int) -> HttpResponse:
     for key in ("name", "sort"):
         if key in request.POST:
             changes[key] = request.POST[key]
-    if "filters" in request.POST:
-        changes["filters"] = _posted_filters(request)
     if "shared" in request.POST:
         changes["shared"] = request.POST.get("shared") in ("1", "on", "true")
     try:
+        if "filters" in request.POST:
+            changes["filters"] = _posted_filters(request)
         view = savedviews.update_saved_view(view_id, actor=request.user, **changes)
     except DomainError as exc:
         return _error(request, exc)

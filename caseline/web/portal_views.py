@@ -30,7 +30,7 @@ from caseline.accounts.models import ProductArea
 from caseline.accounts.services import update_customer_user
 from caseline.api import ratelimit
 from caseline.errors import DomainError, NotFound, ValidationFailed
-from caseline.eta.models import ETA
+from caseline.eta import queries as eta_queries
 from caseline.tickets import queries
 from caseline.tickets import services as ticket_services
 from caseline.tickets.models import Channel, Severity
@@ -282,16 +282,6 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 # --- tickets ------------------------------------------------------------------------------
 
 
-def _pending_etas(ticket_ids: list[int]) -> dict[int, Any]:
-    """{ticket id: due time} of the pending ETA of each ticket (one query)."""
-    if not ticket_ids:
-        return {}
-    rows = ETA.objects.filter(ticket_id__in=ticket_ids, status=ETA.Status.PENDING).values_list(
-        "ticket_id", "due_at"
-    )
-    return dict(rows)
-
-
 @customer_required
 def tickets(request: HttpRequest) -> HttpResponse:
     """The organization's tickets, newest first, 25 a page (keyset: ?before=<id>)."""
@@ -310,7 +300,7 @@ def tickets(request: HttpRequest) -> HttpResponse:
     rows = list(qs.values(*queries.LIST_VALUES)[: PAGE_SIZE + 1])
     has_more = len(rows) > PAGE_SIZE
     results = [customer_ticket_row_out(r) for r in rows[:PAGE_SIZE]]
-    etas = _pending_etas([r["id"] for r in results])
+    etas = eta_queries.pending_due([r["id"] for r in results])
     for r in results:
         r["status_label"] = STATUS_LABELS.get(r["status"], r["status"])
         r["eta"] = etas.get(r["id"])
@@ -400,7 +390,7 @@ def _ticket_context(request: HttpRequest, ticket_id: int, **extra: Any) -> dict[
     public = list(queries.visible_messages(user, ticket).order_by("id"))
     data = customer_ticket_out(ticket, public)
     data["status_label"] = STATUS_LABELS.get(data["status"], data["status"])
-    eta = _pending_etas([ticket.pk]).get(ticket.pk)
+    eta = eta_queries.pending_due([ticket.pk]).get(ticket.pk)
     return _base_context(
         request,
         t=data,

@@ -136,6 +136,16 @@ def test_saved_view_rejects_bad_values_sort_and_name(ws, login):
     assert fields["severity"] == "must be between 1 and 4"
     assert fields["due_within"] == "a number of minutes"
     assert not SavedView.objects.exists()
+    # filters that are not JSON at all: said so, on create and on update
+    bad = c.post("/queues/saved/", {"name": "X", "filters": "{oops", "sort": "newest"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"] == {"filters": "must be a JSON object"}
+    assert not SavedView.objects.exists()
+    ok = save(c, "Mine", {"severity": "1"})
+    view = SavedView.objects.get()
+    assert ok.status_code == 302
+    bad = c.post(f"/queues/v/{view.pk}/edit", {"filters": "{oops"})
+    assert bad.status_code == 422 and SavedView.objects.get().filters == view.filters
 
 
 def test_saved_view_lists_its_tickets_and_sharing(ws, two, login):
