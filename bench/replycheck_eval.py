@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from caseline.text.replycheck import DEFAULT_THRESHOLD  # noqa: E402
-from caseline.text.replycheck_eval import check_case, evaluate, load_cases  # noqa: E402
+from caseline.text.replycheck_eval import check_case, evaluate, parse_cases  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "replycheck"
 FILES = (
@@ -44,7 +44,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--errors", action="store_true", help="list false positives/negatives")
     args = parser.parse_args()
-    cases = [c for name in FILES for c in load_cases(FIXTURES / name)]
+    cases = [
+        c for name in FILES for c in parse_cases((FIXTURES / name).read_text(encoding="utf-8"))
+    ]
     print(f"python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
     print(f"threshold {args.threshold}, {len(cases)} cases\n")
     print(f"{'split':<10} {'cases':>5} {'P':>6} {'R':>6} {'F1':>6} {'tp':>4} {'fp':>4} {'fn':>4}  ")

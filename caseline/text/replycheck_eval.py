@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from caseline.text.replycheck import (
@@ -30,14 +29,14 @@ from caseline.text.replycheck import (
     check_reply,
 )
 
-__all__ = ["CaseResult", "Scores", "evaluate", "load_cases", "run_case"]
+__all__ = ["CaseResult", "Scores", "evaluate", "parse_cases", "run_case"]
 
 OTHER_KINDS = (MISSING_ETA, MISSING_GREETING, MISSING_CLOSING)
 
 
-def load_cases(path: str | Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def parse_cases(text: str) -> list[dict[str, Any]]:
+    """The cases of one JSON-lines file's text (the caller reads the file: no I/O here)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _norm(text: str) -> str:
@@ -147,6 +146,9 @@ def evaluate(
     results = tuple(
         run_case(c, threshold) for c in cases if splits is None or c.get("split") in splits
     )
+    if not results:
+        # Precision and recall of nothing would read 1.0: a misspelt split must not pass.
+        raise ValueError(f"no case in split {split!r}")
     other_total = len(results) * len(OTHER_KINDS)
     other_correct = sum(
         (kind in r.other_expected) == (kind in r.other_found)

@@ -21,7 +21,7 @@ from caseline.text.replycheck import (
     has_eta,
     has_greeting,
 )
-from caseline.text.replycheck_eval import evaluate, load_cases
+from caseline.text.replycheck_eval import evaluate, parse_cases
 from caseline.text.replycheck_lexicon import stem, tokens
 
 pytestmark = pytest.mark.pure
@@ -378,7 +378,9 @@ def test_long_input_is_cut_not_slow():
 
 @pytest.fixture(scope="module")
 def cases():
-    return [c for name in FROZEN for c in load_cases(FIXTURES / name)]
+    return [
+        c for name in FROZEN for c in parse_cases((FIXTURES / name).read_text(encoding="utf-8"))
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(FROZEN))
@@ -424,3 +426,10 @@ def test_precision_and_recall_of_unanswered_questions(cases, split):
 
 def test_other_findings_agree_with_the_labels(cases):
     assert evaluate(cases).other_accuracy >= 0.98
+
+
+def test_an_empty_split_is_an_error_not_a_perfect_score():
+    with pytest.raises(ValueError):
+        evaluate([], split="heldout")
+    with pytest.raises(ValueError):
+        evaluate([{"split": "tune"}], split="no-such-split")
