@@ -738,7 +738,8 @@ def resolve_merged(contact: Contact) -> Contact:
     return contact
 
 
-def _contact_by_email(address: str) -> Contact | None:
+def contact_by_email(address: str) -> Contact | None:
+    """The surviving contact owning ``address`` (any of its emails, any case), or None."""
     row = (
         ContactEmail.objects.annotate(lower=Lower("email"))
         .filter(lower=address.lower())
@@ -756,7 +757,7 @@ def find_or_create_contact(email: str, name: str = "", *, actor: User | None = N
         address = normalize_email(parsed or email)
     except ValueError as exc:
         raise ValidationFailed(str(exc), fields={"email": str(exc)})
-    found = _contact_by_email(address)
+    found = contact_by_email(address)
     if found is not None:
         return found
     clean_name = (name or "").strip()[:200] or address
@@ -764,7 +765,7 @@ def find_or_create_contact(email: str, name: str = "", *, actor: User | None = N
         return create_contact(actor=actor, name=clean_name, emails=[address], _emails_checked=True)
     except Conflict:
         # Another transaction created it between our look-up and our insert.
-        found = _contact_by_email(address)
+        found = contact_by_email(address)
         if found is None:
             raise
         return found

@@ -204,7 +204,10 @@ def staff_user(address: str) -> User | None:
     pk = cache.staff_addresses.get().get((address or "").lower())
     if pk is None:
         return None
-    return User.objects.filter(pk=pk, kind=User.Kind.STAFF, is_active=True).first()
+    # The address too: the cache may be a few seconds older than an email change.
+    return User.objects.filter(
+        pk=pk, kind=User.Kind.STAFF, is_active=True, email__iexact=address
+    ).first()
 
 
 def is_participant(ticket: Ticket, contact: Contact | None, user: User | None) -> bool:
@@ -936,15 +939,9 @@ def _known_contact(sender: str, batch: _Batch | None) -> Contact | None:
     """The sender's existing contact, if any (nothing is created)."""
     if batch is not None and sender in batch.contacts:
         return batch.contacts[sender][0]
-    from caseline.accounts.services import resolve_merged
+    from caseline.accounts.services import contact_by_email
 
-    row = (
-        ContactEmail.objects.annotate(lower=Lower("email"))
-        .filter(lower=sender)
-        .select_related("contact")
-        .first()
-    )
-    return resolve_merged(row.contact) if row is not None else None
+    return contact_by_email(sender)
 
 
 def _new_ticket(parsed, stripped, mailbox, contact, user, files, sender, batch=None):
