@@ -331,6 +331,10 @@ class TeamIn(Schema):
     members: list[int] = Field(default_factory=list, description="staff user ids")
     email: str = ""
     assignment_strategy: str = Field("round_robin", description="round_robin, least_load or manual")
+    reply_greeting_required: bool = Field(
+        False, description="the reply checker asks for a greeting"
+    )
+    reply_closing_required: bool = Field(False, description="the reply checker asks for a closing")
 
 
 class TeamPatch(Schema):
@@ -340,6 +344,8 @@ class TeamPatch(Schema):
     members: list[int] | None = None
     email: str | None = None
     assignment_strategy: str | None = None
+    reply_greeting_required: bool | None = None
+    reply_closing_required: bool | None = None
 
 
 class TeamOut(Schema):
@@ -350,6 +356,8 @@ class TeamOut(Schema):
     members: list[int]
     email: str
     assignment_strategy: str
+    reply_greeting_required: bool
+    reply_closing_required: bool
 
 
 class TeamPage(Schema):
@@ -367,6 +375,8 @@ def team_out(team: Team) -> dict[str, Any]:
         "members": sorted(u.pk for u in team.members.all()),
         "email": team.email,
         "assignment_strategy": team.assignment_strategy,
+        "reply_greeting_required": team.reply_greeting_required,
+        "reply_closing_required": team.reply_closing_required,
     }
 
 

@@ -1252,7 +1252,16 @@ def update_region(region: Region | int, *, actor: User | None = None, **fields: 
 
 # --- teams ------------------------------------------------------------------------------
 
-TEAM_FIELDS = ("name", "region", "lead", "members", "email", "assignment_strategy")
+TEAM_FIELDS = (
+    "name",
+    "region",
+    "lead",
+    "members",
+    "email",
+    "assignment_strategy",
+    "reply_greeting_required",
+    "reply_closing_required",
+)
 
 
 def clean_team(data: Mapping[str, Any], team: Team | None) -> dict[str, Any]:
@@ -1280,6 +1289,9 @@ def clean_team(data: Mapping[str, Any], team: Team | None) -> dict[str, Any]:
         out["assignment_strategy"] = _choice(
             errors, data, "assignment_strategy", Team.Strategy.choices
         )
+    for flag in ("reply_greeting_required", "reply_closing_required"):
+        if flag in data:
+            out[flag] = _bool(errors, data, flag)
     errors.raise_if_any("team")
     if "name" in out:
         others = Team.objects.exclude(pk=team.pk) if team else Team.objects.all()
@@ -1296,6 +1308,8 @@ def create_team(
     members: Iterable[Any] = (),
     email: str = "",
     assignment_strategy: str = Team.Strategy.ROUND_ROBIN,
+    reply_greeting_required: bool = False,
+    reply_closing_required: bool = False,
 ) -> Team:
     data = {
         "name": name,
@@ -1304,6 +1318,8 @@ def create_team(
         "members": list(members),
         "email": email,
         "assignment_strategy": assignment_strategy,
+        "reply_greeting_required": reply_greeting_required,
+        "reply_closing_required": reply_closing_required,
     }
     with _unique_guard("team"), transaction.atomic():
         cleaned = clean_team(data, None)

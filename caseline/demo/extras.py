@@ -63,13 +63,13 @@ def _saved_view(report: Any, lead: User) -> None:
 
 
 def _reply_style(report: Any) -> None:
-    """The EMEA team asks for a greeting and a closing in every reply (the reply checker
+    """The EMEA teams ask for a greeting and a closing in every reply (the reply checker
     flags drafts without them)."""
-    changed = Team.objects.filter(name__icontains="EMEA", reply_greeting_required=False).update(
-        reply_greeting_required=True, reply_closing_required=True
-    )
-    if changed:
-        report.add("team reply styles", changed)
+    from caseline.accounts.services import update_team
+
+    for team in Team.objects.filter(name__icontains="EMEA", reply_greeting_required=False):
+        update_team(team, reply_greeting_required=True, reply_closing_required=True)
+        report.add("team reply styles")
 
 
 def _escalation(report: Any, users: dict[str, User]) -> None:

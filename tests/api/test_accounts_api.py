@@ -589,6 +589,14 @@ def test_teams_endpoints(as_, people, regions):
     assert resp.json()["members"] == sorted([people["se"].pk, people["sc"].pk])
     assert resp.json()["lead"] is None
     assert_error(patch(as_("sm"), url, {"members": [999999]}), 422, "validation_error", "members")
+    # the reply style the reply checker applies, audited like any team change
+    assert team["reply_greeting_required"] is False
+    resp = patch(as_("sm"), url, {"reply_greeting_required": True})
+    assert resp.status_code == 200 and resp.json()["reply_greeting_required"] is True
+    assert resp.json()["reply_closing_required"] is False
+    assert AuditEvent.objects.filter(
+        type="team.updated", subject_id=team["id"], field="reply_greeting_required", new=True
+    ).exists()
     assert_error(patch(as_("csm"), url, {"name": "Z"}), 403, "permission_denied")
     assert_error(patch(as_("sm"), "/api/v1/teams/999999", {"name": "Z"}), 404, "not_found")
     listing = as_("se").get("/api/v1/teams?region=EMEA").json()
