@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from . import nav
 
@@ -11,10 +11,7 @@ from . import nav
 def workspace(request) -> dict:
     user = getattr(request, "user", None)
     items = nav.items_for(user) if user is not None and user.is_authenticated else []
-    try:
-        search_url = reverse("search")
-    except NoReverseMatch:
-        search_url = reverse("queue")
+    search_url = reverse("search")
     return {
         "nav_items": items,
         "search_url": search_url,

@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from caseline.accounts import queries, services
@@ -33,10 +33,7 @@ def _error(exc: DomainError) -> JsonResponse:
 
 
 def _ticket_url(ticket_id: int) -> str:
-    try:
-        return reverse("ticket", args=[ticket_id])
-    except NoReverseMatch:
-        return f"/t/{ticket_id}"
+    return reverse("ticket", args=[ticket_id])
 
 
 def _with(request: HttpRequest, **params: str | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from caseline.errors import DomainError
@@ -27,10 +27,7 @@ LIMIT = search_queries.MAX_LIMIT
 
 
 def _ticket_url(ticket_id: int) -> str:
-    try:
-        return reverse("ticket", args=[ticket_id])
-    except NoReverseMatch:
-        return f"/t/{ticket_id}"
+    return reverse("ticket", args=[ticket_id])
 
 
 def _href(hit) -> str:

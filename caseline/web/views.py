@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from caseline import __version__
 from caseline.timesource import now
@@ -17,19 +17,9 @@ def home(request: HttpRequest) -> HttpResponse:
     else sees the links."""
     user = request.user
     if user.is_authenticated and user.is_customer:
-        try:
-            return redirect(reverse("portal:tickets"))
-        except NoReverseMatch:
-            pass
-    if (
-        user.is_authenticated
-        and not user.is_customer
-        and user.has_perm("accounts.view_all_tickets")
-    ):
-        try:
-            return redirect(reverse("queue"))
-        except NoReverseMatch:
-            pass
+        return redirect(reverse("portal:tickets"))
+    if user.is_authenticated and user.has_perm("accounts.view_all_tickets"):
+        return redirect(reverse("queue"))
     return render(request, "web/home.html", {"version": __version__})
 
 
