@@ -9,24 +9,18 @@ advises, it never blocks sending. docs/reply-checker.md.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 
 from caseline.api.core import require_staff
 from caseline.errors import ValidationFailed
-from caseline.text.replycheck import MAX_DRAFT_CHARS, ReplyCheck, ReplyStyle, check_reply
+from caseline.text.replycheck import MAX_DRAFT_CHARS
 
 from . import queries
-from .models import Ticket
-from .states import Status
+from .replycheck import check_ticket_draft
 
 router = Router(tags=["tickets"])
-
-#: Statuses after which a reply leaves the ticket open, so it should promise a time
-#: (pending = waiting on the customer: no ETA owed).
-STAYS_OPEN = frozenset({Status.NEW, Status.OPEN, Status.ON_HOLD})
 
 
 class ReplyCheckIn(Schema):
@@ -68,77 +62,6 @@ class ReplyCheckOut(Schema):
     keep_open: bool
     style: StyleOut
     threshold: float
-
-
-def team_reply_style(ticket: Ticket) -> ReplyStyle:
-    """The reply style of the ticket's team (none required without a team)."""
-    team = ticket.team
-    if team is None:
-        return ReplyStyle()
-    return ReplyStyle(
-        greeting_required=team.reply_greeting_required,
-        closing_required=team.reply_closing_required,
-    )
-
-
-def check_ticket_draft(
-    ticket: Ticket,
-    draft: str,
-    *,
-    eta: datetime | None = None,
-    keep_open: bool | None = None,
-) -> dict[str, Any]:
-    """The reply check of ``draft`` on ``ticket`` as the API answers it. ``keep_open``
-    defaults to "the ticket stays open" (status new, open or on hold)."""
-    messages = queries.customer_messages_since_last_reply(ticket)
-    ids = [pk for pk, _ in messages]
-    stays_open = ticket.status in STAYS_OPEN if keep_open is None else keep_open
-    style = team_reply_style(ticket)
-    result = check_reply(
-        [text for _, text in messages], draft, keep_open=stays_open, eta=eta, style=style
-    )
-    return serialize(ticket.pk, result, ids, stays_open, style)
-
-
-def serialize(
-    ticket_id: int, result: ReplyCheck, message_ids: list[int], keep_open: bool, style: ReplyStyle
-) -> dict[str, Any]:
-    asks = {}
-    for r in result.asks:
-        asks[id(r.ask)] = {
-            "text": r.ask.text,
-            "kind": r.ask.kind,
-            "message_id": message_ids[r.ask.message_index]
-            if r.ask.message_index < len(message_ids)
-            else None,
-            "start": r.ask.start,
-            "end": r.ask.end,
-            "number": r.ask.number,
-            "addressed": r.addressed,
-            "score": r.score,
-            "evidence": r.evidence,
-        }
-    return {
-        "ticket_id": ticket_id,
-        "findings": [
-            {
-                "kind": f.kind,
-                "message": f.message,
-                "ask": asks.get(id(f.ask)) if f.ask is not None else None,
-            }
-            for f in result.findings
-        ],
-        "asks": list(asks.values()),
-        "has_eta": result.has_eta,
-        "has_greeting": result.has_greeting,
-        "has_closing": result.has_closing,
-        "keep_open": keep_open,
-        "style": {
-            "greeting_required": style.greeting_required,
-            "closing_required": style.closing_required,
-        },
-        "threshold": result.threshold,
-    }
 
 
 @router.post("/tickets/{ticket_id}/reply-check", response=ReplyCheckOut)

@@ -26,7 +26,7 @@ from caseline.mail.outbound import deliveries
 from caseline.sla.services import clocks_of
 from caseline.tickets import inline_reply, macros, presence, queries, services
 from caseline.tickets.models import Channel, Message, Ticket
-from caseline.tickets.replycheck_api import check_ticket_draft
+from caseline.tickets.replycheck import check_ticket_draft
 from caseline.tickets.states import ALLOWED, Status
 
 MESSAGES_SHOWN = 200
