@@ -14,5 +14,8 @@ class EscalationsConfig(AppConfig):
         from . import handlers
 
         actions.register_action(
-            "open_escalation", handlers.open_escalation_action, params=handlers.ACTION_PARAMS
+            "open_escalation",
+            handlers.open_escalation_action,
+            params=handlers.ACTION_PARAMS,
+            check=handlers.check_action_params,
         )

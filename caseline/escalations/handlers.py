@@ -17,6 +17,14 @@ from .models import Cadence, CadenceEntry, Commitment, Escalation
 ACTION_PARAMS: tuple[str, ...] = ("severity",)
 
 
+def check_action_params(params: dict[str, Any]) -> dict[str, str]:
+    """``open_escalation`` rule parameters, checked when the SLA policy is saved."""
+    sev = params.get("severity")
+    if "severity" in params and (isinstance(sev, bool) or sev not in (1, 2, 3, 4)):
+        return {"severity": "1-4 (the escalation's severity; leave out for the ticket's)"}
+    return {}
+
+
 def open_escalation_action(
     ticket: Any, *, target: str, params: dict, at: datetime, key: str
 ) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The SLA engine's threshold timer handler calls::
 
     actions.run(action, ticket=ticket, target="resolution", params={...}, at=due, rule_id=7)
 
-inside the clock's claiming transaction. Actions (``ACTION_NAMES``):
+inside the clock's claiming transaction. Built-in actions (``ACTION_NAMES``; higher apps
+add theirs with ``register_action``, e.g. escalations' ``open_escalation``):
 
 * ``notify`` -- ``params {"to": ["assignee", "team_lead", "manager", "escalation_manager",
   "on_duty"]}`` (default: assignee and team lead): one outbox email to those people;
@@ -315,21 +316,33 @@ _ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {
 # key) -> result dict`` runs like the built-ins (inside ``run``'s transaction, once per
 # fire key); ``params`` names the rule parameters a policy may give it (besides ``when``).
 REGISTERED_PARAMS: dict[str, frozenset[str]] = {}
+# ``check(params) -> {param: problem}``: the values a policy gives the action, checked
+# when the policy is saved (a bad value is a 422 then, not a surprise at firing time).
+REGISTERED_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {}
 
 
 def register_action(
-    name: str, fn: Callable[..., dict[str, Any]], *, params: tuple[str, ...] = ()
+    name: str,
+    fn: Callable[..., dict[str, Any]],
+    *,
+    params: tuple[str, ...] = (),
+    check: Callable[[dict[str, Any]], dict[str, str]] | None = None,
 ) -> None:
-    """Register (idempotently) the action ``name`` of a higher app."""
+    """Register the action ``name`` of a higher app (again with the same function: no-op)."""
     if name in ACTION_NAMES:
         raise ValueError(f"{name!r} is a built-in action")
+    if _ACTIONS.get(name, fn) is not fn:
+        raise ValueError(f"the action {name!r} is already registered by another function")
     _ACTIONS[name] = fn
     REGISTERED_PARAMS[name] = frozenset(params)
+    if check is not None:
+        REGISTERED_CHECKS[name] = check
 
 
 def action_names() -> tuple[str, ...]:
-    """The built-in actions, then the registered ones (what a rule may name)."""
-    return ACTION_NAMES + tuple(n for n in _ACTIONS if n not in ACTION_NAMES)
+    """The built-in actions (``ACTION_NAMES``), then the registered ones: what a rule may
+    name (``_ACTIONS`` keeps that order)."""
+    return tuple(_ACTIONS)
 
 
 # --- a timer kind that runs an action at a time ---------------------------------------------

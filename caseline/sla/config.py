@@ -270,6 +270,10 @@ def _check_params(errors: dict[str, str], q: str, action: Any, params: dict) -> 
         errors[f"{q}.when"] = f"one of {', '.join(act.WHEN_VALUES)}"
     for k in sorted(set(params) - allowed):
         errors[f"{q}.{k}"] = f"not a parameter of {action}"
+    check = act.REGISTERED_CHECKS.get(str(action))
+    if check is not None:
+        for k, problem in check(params).items():
+            errors.setdefault(f"{q}.{k}", problem)
     if "to" not in params or "to" not in allowed:
         return
     to = params["to"]

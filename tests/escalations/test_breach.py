@@ -52,6 +52,17 @@ def test_rule_params_are_checked_when_the_policy_is_saved(world):
     with pytest.raises(ValidationFailed) as exc:
         policy(owner="me")
     assert "targets.0.rules.0.params.owner" in exc.value.fields
+    for bad in ("urgent", 9, True):
+        with pytest.raises(ValidationFailed) as exc:
+            policy(severity=bad)
+        assert "targets.0.rules.0.params.severity" in exc.value.fields
+
+
+def test_an_action_name_cannot_be_taken_twice():
+    with pytest.raises(ValueError):
+        actions.register_action("open_escalation", lambda ticket, **kw: {})
+    with pytest.raises(ValueError):
+        actions.register_action("notify", lambda ticket, **kw: {})
 
 
 def test_breach_opens_one_escalation_owned_by_a_regional_escalation_manager(world, frozen):
