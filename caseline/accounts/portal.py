@@ -32,13 +32,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.db.models.functions import Lower
 
 from caseline.audit.services import record
 from caseline.errors import Conflict, ValidationFailed
 from caseline.timesource import now
 
-from .models import Contact, ContactEmail, MagicLink, User
+from .models import Contact, MagicLink, User
 from .tokens import digest
 
 SECRET_BYTES = 32
@@ -79,20 +78,9 @@ def normalize(address: str) -> str:
 
 
 def _contact_for(address: str) -> Contact | None:
-    row = (
-        ContactEmail.objects.annotate(lower=Lower("email"))
-        .filter(lower=address)
-        .select_related("contact")
-        .first()
-    )
-    if row is None:
-        return None
-    contact = row.contact
-    seen = {contact.pk}
-    while contact.merged_into_id and contact.merged_into_id not in seen:
-        seen.add(contact.merged_into_id)
-        contact = Contact.objects.get(pk=contact.merged_into_id)
-    return contact
+    from .services import contact_by_email
+
+    return contact_by_email(address)
 
 
 def portal_user_of(contact: Contact) -> User | None:
@@ -249,11 +237,11 @@ def consume_link(secret: str, *, ip: str = "") -> User:
         if problem is not None:
             raise problem
         assert link is not None
-        contact = link.contact
-        seen = {contact.pk}
-        while contact.merged_into_id and contact.merged_into_id not in seen:
-            seen.add(contact.merged_into_id)
-            contact = Contact.objects.get(pk=contact.merged_into_id)
+        from .services import resolve_merged
+
+        contact = resolve_merged(link.contact)
+        # merge_contacts points every earlier merge at the survivor: chains are one long
+        seen = {link.contact_id, contact.pk}
         user = portal_user_of(contact)
         if user is not None and not user.is_active:
             raise LinkRefused("inactive", "this portal account is deactivated")

@@ -29,6 +29,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from caseline.accounts.models import Contact, Organization, ProductArea, Team, User
+from caseline.accounts.services import resolve_merged
 from caseline.audit.services import record
 from caseline.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseline.events import DomainEvent, publish
@@ -105,15 +106,6 @@ def _resolve(errors: _Errors, field: str, value: Any, model, label: str, queryse
     if found is None:
         errors.add(field, f"no {label} with id {pk}")
     return found
-
-
-def _surviving_contact(contact: Contact) -> Contact:
-    """Follow ``merged_into`` to the contact that survives a merge."""
-    seen = {contact.pk}
-    while contact.merged_into_id and contact.merged_into_id not in seen:
-        seen.add(contact.merged_into_id)
-        contact = Contact.objects.get(pk=contact.merged_into_id)
-    return contact
 
 
 def _active_staff(errors: _Errors, field: str, value: Any) -> User | None:
@@ -641,7 +633,7 @@ def _find_or_create_contact(email: Any, name: Any, actor) -> Contact:
 
     row = ContactEmail.objects.filter(email__iexact=address).select_related("contact").first()
     if row is not None:
-        return _surviving_contact(row.contact)
+        return resolve_merged(row.contact)
     contact = Contact.objects.create(name=str(name or "").strip()[:200] or address)
     ContactEmail.objects.create(contact=contact, email=address, is_primary=True)
     return contact
@@ -690,7 +682,7 @@ def _create_ticket(
     if contact is None and not any(k.startswith("requester") for k in errors.fields):
         errors.add("requester", "required")
     if contact is not None:
-        contact = _surviving_contact(contact)
+        contact = resolve_merged(contact)
     area = _resolve(errors, "product_area", product_area, ProductArea, "product area")
     team_obj = _resolve(errors, "team", team, Team, "team")
     org = _resolve(errors, "organization", organization, Organization, "organization")
@@ -701,7 +693,7 @@ def _create_ticket(
     for i, cc in enumerate(ccs or ()):
         found = _resolve(errors, f"ccs.{i}", cc, Contact, "contact")
         if found is not None:
-            found = _surviving_contact(found)
+            found = resolve_merged(found)
             if found not in cc_contacts and (contact is None or found.pk != contact.pk):
                 cc_contacts.append(found)
     files = _attachments(errors, attachments)
@@ -1288,7 +1280,7 @@ def add_cc(ticket: Ticket | int, contact: Contact | int, *, actor: User | None) 
     errors = _Errors()
     target = _resolve(errors, "contact_id", contact, Contact, "contact")
     errors.raise_if_any("the CC is not valid")
-    target = _surviving_contact(target)
+    target = resolve_merged(target)
     with transaction.atomic():
         t = _lock(ticket)
         if t.requester_id != target.pk and not t.ccs.filter(pk=target.pk).exists():
