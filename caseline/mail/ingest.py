@@ -422,9 +422,9 @@ class _Batch:
     def flush(self) -> None:
         if self.inbound:
             InboundMessage.objects.bulk_create(self.inbound)
-        from .outbound import write_deferred
+        from caseline.notify.services import enqueue_rows
 
-        write_deferred(self.outbox)
+        enqueue_rows(self.outbox)
 
 
 def _prepare(raw: bytes, mailbox: Mailbox, timings: Timings | None) -> _Item:

@@ -15,14 +15,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from caseline.accounts.models import ContactEmail
 from caseline.notify.models import OutboxMessage
-from caseline.notify.services import enqueue_email, message_id
+from caseline.notify.services import email_row, enqueue_email, message_id
 from caseline.tickets.inline_reply import style_for_mail
 from caseline.tickets.models import Message, Ticket
-from caseline.timesource import now
 
 from . import cache
 from .ingest import REPLY_MARKER
@@ -274,7 +272,7 @@ def send_acknowledgement(
 
     With ``defer`` (a batch of the ingest) the outbox row is not written here but
     appended, unsaved, to that list: the batch inserts all its rows with one statement
-    and rings their doorbells after its commit (:func:`write_deferred`). The ticket was
+    and rings their doorbells after its commit (``notify.services.enqueue_rows``). The ticket was
     created in the same transaction, so its acknowledgement key cannot exist yet; if it
     did, the batch's INSERT fails and the ingest redoes every message on its own, which
     goes through ``enqueue_email`` (idempotent)."""
@@ -289,56 +287,22 @@ def send_acknowledgement(
     text = f"{REPLY_MARKER}\n\n{body}"
     html = f'<div style="color:#888">{htmllib.escape(REPLY_MARKER)}</div>' + _text_to_html(body)
     key = f"cl-t{ticket.pk}-ack"
+    fields = {
+        "key": key,
+        "to": rcpt["to"],
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "from_email": mailbox.address,
+        "headers": headers,
+        "subject_type": "ticket",
+        "subject_id": ticket.pk,
+    }
     if defer is not None:
-        row = OutboxMessage(
-            kind=OutboxMessage.Kind.EMAIL,
-            idempotency_key=key,
-            # the payload enqueue_email writes for these arguments
-            payload={
-                "to": rcpt["to"],
-                "cc": [],
-                "subject": subject,
-                "text": text,
-                "html": html,
-                "from_email": mailbox.address,
-                "headers": headers,
-            },
-            subject_type="ticket",
-            subject_id=ticket.pk,
-            enqueued_at=now(),
-        )
+        row = email_row(**fields)
         defer.append(row)
         return row
-    return enqueue_email(
-        key=key,
-        to=rcpt["to"],
-        subject=subject,
-        text=text,
-        html=html,
-        from_email=mailbox.address,
-        headers=headers,
-        subject_type="ticket",
-        subject_id=ticket.pk,
-    )
-
-
-def write_deferred(rows: list[OutboxMessage]) -> None:
-    """Insert outbox rows collected with ``defer`` (one statement) and, after the
-    commit, ring one doorbell for all of them (``caseline.mail.tasks``)."""
-    if not rows:
-        return
-    OutboxMessage.objects.bulk_create(rows)
-    ids = [row.pk for row in rows]
-
-    def ring() -> None:
-        from .tasks import deliver_outbox_rows
-
-        try:
-            deliver_outbox_rows(ids)
-        except Exception:  # the sweeper hands the rows out later
-            log.exception("could not enqueue outbox rows %s; the sweeper will", ids)
-
-    transaction.on_commit(ring)
+    return enqueue_email(**fields)
 
 
 def deliveries(message_ids: list[int]) -> dict[int, dict[str, Any]]:

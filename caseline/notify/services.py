@@ -88,7 +88,7 @@ def _schedule_after_commit(row_id: int) -> None:
     transaction.on_commit(ring)
 
 
-def enqueue_email(
+def email_row(
     *,
     key: str,
     to: list[str],
@@ -104,10 +104,10 @@ def enqueue_email(
     reply_to: list[str] | None = None,
     attachments: list[dict[str, str]] | None = None,
 ) -> OutboxMessage:
-    """Write an email to the outbox (inside the caller's transaction).
+    """The (unsaved) outbox row of an email: what :func:`enqueue_email` writes, and what a
+    caller writing many at once hands to :func:`enqueue_rows`.
 
     ``key`` is the stable idempotency key; it becomes the Message-ID's left part.
-    Writing the same key twice returns the existing row (no second email).
     ``attachments`` are ``{"filename", "content_type", "path"}`` with ``path`` a name in
     Django's default storage (read at delivery time, not copied into the row).
     """
@@ -126,19 +126,55 @@ def enqueue_email(
         payload["reply_to"] = reply_to
     if attachments:
         payload["attachments"] = attachments
-    row, created = OutboxMessage.objects.get_or_create(
+    return OutboxMessage(
+        kind=OutboxMessage.Kind.EMAIL,
         idempotency_key=key,
+        payload=payload,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        enqueued_at=now(),
+    )
+
+
+def enqueue_email(**fields: Any) -> OutboxMessage:
+    """Write an email to the outbox (inside the caller's transaction); the arguments of
+    :func:`email_row`. Writing the same key twice returns the existing row (no second
+    email)."""
+    row = email_row(**fields)
+    saved, created = OutboxMessage.objects.get_or_create(
+        idempotency_key=row.idempotency_key,
         defaults={
-            "kind": OutboxMessage.Kind.EMAIL,
-            "payload": payload,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "enqueued_at": now(),
+            "kind": row.kind,
+            "payload": row.payload,
+            "subject_type": row.subject_type,
+            "subject_id": row.subject_id,
+            "enqueued_at": row.enqueued_at,
         },
     )
     if created:
-        _schedule_after_commit(row.pk)
-    return row
+        _schedule_after_commit(saved.pk)
+    return saved
+
+
+def enqueue_rows(rows: list[OutboxMessage]) -> None:
+    """Insert new outbox rows (from :func:`email_row`) in one statement, inside the
+    caller's transaction, and after its commit ring ONE doorbell for all of them
+    (``tasks.deliver_outbox_batch``: one queue entry instead of one per row). The keys
+    must be new (a duplicate key fails the insert, and with it the transaction)."""
+    if not rows:
+        return
+    OutboxMessage.objects.bulk_create(rows)
+    ids = [row.pk for row in rows]
+
+    def ring() -> None:
+        from .tasks import deliver_outbox_batch
+
+        try:
+            deliver_outbox_batch(ids)
+        except Exception:  # the sweeper hands the rows out later
+            log.exception("could not enqueue outbox rows %s; the sweeper will", ids)
+
+    transaction.on_commit(ring)
 
 
 def _iso(value: datetime) -> str:

@@ -18,6 +18,24 @@ def deliver_outbox(row_id: int) -> str:
     return deliver(row_id)
 
 
+@db_task(retries=0)
+def deliver_outbox_batch(row_ids: list[int]) -> list[str]:
+    """The doorbell of rows written together (``services.enqueue_rows``): each row is
+    delivered as ``deliver_outbox`` would (lease, retries, the sweeper as safety net)."""
+    import logging
+
+    from .services import deliver
+
+    outcomes: list[str] = []
+    for row_id in row_ids:
+        try:
+            outcomes.append(deliver(row_id))
+        except Exception:  # the row stays pending: the sweeper hands it out again
+            logging.getLogger(__name__).exception("outbox row %s: delivery raised", row_id)
+            outcomes.append("error")
+    return outcomes
+
+
 @db_periodic_task(crontab(minute="*"))
 def sweep_outbox_periodic() -> int:
     """Safety net when no clock process runs (the clock loop sweeps every second)."""

@@ -239,7 +239,7 @@ def test_batch_rings_one_doorbell_for_its_acknowledgements(
     assert [a.subject_id for a in acks] == [r.inbound.ticket_id for r in results]
     # one task (one queue entry) for the three rows, after the commit
     assert [(name.rsplit(".", 1)[-1], list(args[0])) for name, args in ran] == [
-        ("deliver_outbox_rows", [a.pk for a in acks])
+        ("deliver_outbox_batch", [a.pk for a in acks])
     ]
     sent = smtp_sink.wait(3)
     assert sorted(m["rcpt"][0] for m in sent) == [f"n{i}@acme.test" for i in range(3)]
