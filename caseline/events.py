@@ -103,6 +103,17 @@ EVENT_TYPES: dict[str, str] = {
     "escalation.commitment_slipped": "A commitment's due date moved (reason kept, notice drafted).",
     "escalation.commitment_overdue": "A commitment passed its due date while open.",
     "escalation_type.changed": "An escalation type (procedure checklist) was created or changed.",
+    # escalations: calls and visits (caseline/escalations/calls.py)
+    # escalations: executive summaries (caseline/escalations/summaries.py)
+    # escalations: follow-the-sun handoffs (caseline/escalations/handoffs.py)
+    # critical incidents (caseline.incidents)
+    "incident.declared": "A critical incident was declared (from tickets or directly).",
+    "incident.updated": "Fields of an incident changed.",
+    "incident.status_changed": "An incident moved to another status.",
+    "incident.tickets_linked": "Tickets were linked to an incident.",
+    # incidents: broadcasts and status page (caseline/incidents/broadcasts.py)
+    # incidents: multi-customer detection (caseline/incidents/detection.py)
+    # learning: post-mortems, action items, trends (caseline.learning)
     # agent workspace (caseline.web, caseline.tickets.savedviews)
     "auth.locked_out": "Repeated failed sign-ins locked a username from an address for a while.",
     "saved_view.changed": "A saved ticket view (queue) was created, changed or deleted.",

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "caseline.oncall",
     "caseline.eta",
     "caseline.escalations",
+    "caseline.incidents",
+    "caseline.learning",
     "caseline.search",
     "caseline.api",
     "caseline.web",

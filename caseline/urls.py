@@ -11,4 +11,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("caseline.web.ticket_urls")),  # the agent's ticket page /t/<id>
     path("", include("caseline.web.urls")),
+    path("", include("caseline.escalations.urls")),
+    path("", include("caseline.incidents.urls")),
+    path("", include("caseline.learning.urls")),
 ]

@@ -47,10 +47,14 @@ PERMISSIONS: dict[str, str] = {
     "manage_custom_fields": "Create and change custom field definitions",
     "request_escalation": "Request an escalation (intake form) and see own requests",
     "manage_escalations": "Open, run and close escalations; accept or decline requests",
+    "declare_incident": "Declare a critical incident and link tickets to incidents",
+    "manage_incidents": "Run incidents: roles, status, broadcasts, status page, paging",
+    "manage_postmortems": "Write post-mortems and track their action items",
 }
 
 _AGENT = {
     "request_escalation",
+    "declare_incident",
     "view_all_tickets",
     "create_ticket",
     "update_ticket",
@@ -65,7 +69,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     SE: set(_AGENT),
     SC: set(_AGENT) - {"merge_ticket"},
     CSM: (set(_AGENT) - {"merge_ticket"}) | {"manage_organizations"},
-    LEAD: set(_AGENT) | {"manage_triage", "manage_teams", "manage_sla"},
+    LEAD: set(_AGENT) | {"manage_triage", "manage_teams", "manage_sla", "manage_postmortems"},
     SUPPORT_MANAGER: set(_AGENT)
     | {
         "manage_triage",
@@ -75,9 +79,12 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "manage_staff",
         "manage_custom_fields",
         "manage_escalations",
+        "manage_incidents",
+        "manage_postmortems",
     },
-    ESCALATION_MANAGER: set(_AGENT) | {"manage_organizations", "manage_escalations"},
-    INCIDENT_MANAGER: set(_AGENT),
+    ESCALATION_MANAGER: set(_AGENT)
+    | {"manage_organizations", "manage_escalations", "manage_postmortems"},
+    INCIDENT_MANAGER: set(_AGENT) | {"manage_incidents", "manage_postmortems"},
     EXECUTIVE: {"view_all_tickets", "add_internal_note", "view_directory", "request_escalation"},
     ADMIN: set(PERMISSIONS),
 }

@@ -301,6 +301,8 @@ def _mount() -> None:
     from caseline.accounts.api import router as accounts_router
     from caseline.escalations.api import router as escalations_router
     from caseline.eta.api import router as eta_router
+    from caseline.incidents.api import router as incidents_router
+    from caseline.learning.api import router as learning_router
     from caseline.mail.api import router as mail_router
     from caseline.notify.api import router as notify_router
     from caseline.oncall.api import router as oncall_router
@@ -319,6 +321,8 @@ def _mount() -> None:
     api.add_router("/", oncall_router)
     api.add_router("/", eta_router)
     api.add_router("/", escalations_router)
+    api.add_router("/", incidents_router)
+    api.add_router("/", learning_router)
     api.add_router("/", sla_router)
     api.add_router("/", search_router)
 

@@ -31,7 +31,7 @@ from caseline.tickets.models import Message, Presence, Priority, Severity
 from caseline.tickets.states import Status
 from caseline.timesource import now
 
-from . import ticket_page
+from . import panels, ticket_page
 from .auth import staff_required
 
 UPDATE = "accounts.update_ticket"
@@ -77,6 +77,7 @@ def _context(request: HttpRequest, ticket_id: int, **extra: Any) -> dict[str, An
         "attachment_limit": settings.ATTACHMENT_MAX_BYTES,
         "draft": extra.pop("draft", None) or ticket_page.Draft(),
         "composer_errors": extra.pop("composer_errors", None),
+        "panels": panels.panels_for("ticket", user, ticket_id),
         **extra,
     }
 

@@ -1,0 +1,10 @@
+# Owned by: calls and visits, customer updates through the ticket thread. Operations for this part's own models only (written by hand or copied
+# from `caseline makemigrations --dry-run -v 3 escalations`); the chain of stubs keeps parallel
+# work on one app free of conflicting leaf migrations.
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("escalations", "0002_seed_standard_type")]
+
+    operations: list = []

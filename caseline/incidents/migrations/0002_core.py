@@ -1,0 +1,10 @@
+# Owned by: incident roles, tasks, timeline, ownership, paging. Operations for this part's own models only (written by hand or copied
+# from `caseline makemigrations --dry-run -v 3 incidents`); the chain of stubs keeps parallel
+# work on one app free of conflicting leaf migrations.
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("incidents", "0001_initial")]
+
+    operations: list = []

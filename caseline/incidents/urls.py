@@ -1,0 +1,5 @@
+"""Web pages of the incidents app (included from caseline/urls.py)."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
