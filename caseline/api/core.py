@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -149,15 +150,23 @@ def encode_cursor(data: dict[str, Any]) -> str:
     )
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
+def decode_cursor(cursor: str, *, source: str = "this API") -> dict[str, Any]:
+    """The position a cursor of :func:`encode_cursor` names: ``id`` (a positive 64-bit
+    integer: beyond that the database cannot even compare it) and, for keyset pages on
+    (key, id), ``k`` (an ISO date-time or null). Anything else is a 422 naming ``source``."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(data, dict):
             raise ValueError
+        after = data.get("id")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
+            raise ValueError
+        if data.get("k") is not None:
+            datetime.fromisoformat(str(data["k"]))
         return data
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("invalid cursor", fields={"cursor": "not a cursor from this API"})
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("invalid cursor", fields={"cursor": f"not a cursor from {source}"})
 
 
 def page(
@@ -178,11 +187,7 @@ def page(
             f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
         )
     if cursor:
-        after = decode_cursor(cursor).get("id")
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
-            raise ValidationFailed(
-                "invalid cursor", fields={"cursor": "not a cursor from this API"}
-            )
+        after = decode_cursor(cursor)["id"]
         qs = qs.filter(id__lt=after) if descending else qs.filter(id__gt=after)
     qs = qs.order_by("-id" if descending else "id")
     rows = list(qs[: limit + 1])

@@ -17,13 +17,11 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.renderers import JSONRenderer
 
 from caseline.api.core import (
-    INT64_MAX,
     MAX_LIMIT,
     actor,
     decode_cursor,
@@ -271,17 +269,8 @@ def _fast_page(request: HttpRequest, user, filters: dict[str, Any], limit: int, 
     """A newest-first page with the core filters only: the same answer as
     :func:`_ticket_page`, read through ``queries.list_page``."""
     shape, values = queries.parse_list_filters(user, filters)  # filter errors come first
-    if limit < 1 or limit > MAX_LIMIT:
-        raise ValidationFailed(
-            f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
-        )
-    after = None
-    if cursor:
-        after = decode_cursor(cursor).get("id")
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
-            raise ValidationFailed(
-                "invalid cursor", fields={"cursor": "not a cursor from this API"}
-            )
+    queries.check_limit(limit, MAX_LIMIT)
+    after = decode_cursor(cursor)["id"] if cursor else None
     customer = user.is_customer
     rows, extra = queries.list_page(shape, values, customer=customer, after=after, limit=limit)
     return _page_body(request, rows, customer, limit, extra, None)
@@ -308,39 +297,16 @@ def _ticket_page(
     (``queries.LIST_VALUES``, no model instances) and the page's tags in one query.
     With ``sort`` (a registered order, e.g. by SLA deadline) the keyset is (key, id),
     ascending, rows without a key last."""
-    if limit < 1 or limit > MAX_LIMIT:
-        raise ValidationFailed(
-            f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
-        )
-    bad_cursor = ValidationFailed("invalid cursor", fields={"cursor": "not a cursor from this API"})
+    queries.check_limit(limit, MAX_LIMIT)
+    after = decode_cursor(cursor) if cursor else None
     extra: tuple[str, ...] = ()
     if not customer:
         for annotate in queries.LIST_COLUMNS.values():
             qs = annotate(qs)
         extra = tuple(queries.LIST_COLUMNS)
-    if sort is not None:
-        if sort.key not in extra:
-            qs = sort.annotate(qs)
-        qs = qs.order_by(F(sort.key).asc(nulls_last=True), "id")
-    if cursor:
-        data = decode_cursor(cursor)
-        after = data.get("id")
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT64_MAX:
-            raise bad_cursor
-        if sort is None:
-            qs = qs.filter(id__lt=after)
-        elif data.get("k") is None:
-            qs = qs.filter(**{f"{sort.key}__isnull": True, "id__gt": after})
-        else:
-            try:
-                key = datetime.fromisoformat(str(data["k"]))
-            except ValueError:
-                raise bad_cursor
-            qs = qs.filter(
-                Q(**{f"{sort.key}__gt": key})
-                | Q(**{sort.key: key, "id__gt": after})
-                | Q(**{f"{sort.key}__isnull": True})
-            )
+    if sort is not None and sort.key not in extra:
+        qs = sort.annotate(qs)
+    qs = queries.keyset(qs, sort, after)
     values = queries.LIST_VALUES + extra
     if sort is not None and sort.key not in values:
         values += (sort.key,)
@@ -359,12 +325,7 @@ def _page_body(request, rows, customer: bool, limit: int, extra, sort) -> dict[s
         results = [ticket_list_row_out(r, tags[r["id"]], extra) for r in rows]
     next_cursor = None
     if has_more and rows:
-        last = rows[-1]
-        position: dict[str, Any] = {"id": last["id"]}
-        if sort is not None:
-            key_value = last[sort.key]
-            position["k"] = key_value.isoformat() if key_value is not None else None
-        next_cursor = encode_cursor(position)
+        next_cursor = encode_cursor(queries.keyset_position(rows[-1], sort))
     next_link = None
     if next_cursor:
         params = request.GET.copy()

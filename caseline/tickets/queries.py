@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from caseline import sqlcache
 from caseline.accounts.models import ContactEmail, User
@@ -152,6 +152,46 @@ class ListOrder:
 
     key: str
     annotate: Callable[[QuerySet[Ticket]], QuerySet[Ticket]]
+
+
+def check_limit(limit: int, most: int) -> None:
+    if not 1 <= limit <= most:
+        raise ValidationFailed(
+            f"limit must be between 1 and {most}", fields={"limit": "out of range"}
+        )
+
+
+def keyset(
+    qs: QuerySet[Ticket], order: ListOrder | None, after: dict[str, Any] | None
+) -> QuerySet[Ticket]:
+    """``qs`` ordered for a keyset page and, with a decoded cursor ``after``
+    (``caseline.api.core.decode_cursor``), cut to the rows after it. Without ``order``:
+    newest first on id (the queryset keeps its own index-friendly order). With ``order``:
+    ascending on (key, id), rows lacking the key last; ``order.key`` must be annotated.
+    The one keyset rule of every ticket list (API, queues)."""
+    if order is not None:
+        qs = qs.order_by(F(order.key).asc(nulls_last=True), "id")
+    if not after:
+        return qs
+    if order is None:
+        return qs.filter(id__lt=after["id"])
+    if after.get("k") is None:
+        return qs.filter(**{f"{order.key}__isnull": True, "id__gt": after["id"]})
+    key = datetime.fromisoformat(str(after["k"]))
+    return qs.filter(
+        Q(**{f"{order.key}__gt": key})
+        | Q(**{order.key: key, "id__gt": after["id"]})
+        | Q(**{f"{order.key}__isnull": True})
+    )
+
+
+def keyset_position(row: dict[str, Any], order: ListOrder | None) -> dict[str, Any]:
+    """The cursor position after ``row`` (the last row of a page) for :func:`keyset`."""
+    position: dict[str, Any] = {"id": row["id"]}
+    if order is not None:
+        k = row.get(order.key)
+        position["k"] = k.isoformat() if k is not None else None
+    return position
 
 
 LIST_FILTERS: dict[str, ListFilter] = {}

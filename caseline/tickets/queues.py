@@ -10,17 +10,14 @@ add (e.g. the pending ETA, registered by the web app): a fixed number of queries
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 
 from caseline.accounts.models import Team
+from caseline.api.core import decode_cursor, encode_cursor
 from caseline.errors import ValidationFailed
 
 from . import queries
@@ -200,27 +197,6 @@ def register_row_extra(name: str, fn: RowExtra) -> None:
 # --- keyset pages -------------------------------------------------------------------------
 
 
-def encode_cursor(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(data, dict):
-            raise ValueError
-        after = data.get("id")
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= 2**63 - 1:
-            raise ValueError  # beyond a 64-bit id the database cannot even compare it
-        if data.get("k") is not None:
-            datetime.fromisoformat(str(data["k"]))
-        return data
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("invalid cursor", fields={"cursor": "not a cursor of this view"})
-
-
 @dataclass
 class Page:
     rows: list[dict[str, Any]]
@@ -232,36 +208,20 @@ class Page:
 def page(
     qs: QuerySet[Ticket], sort: str = "newest", cursor: str | None = None, limit: int = 50
 ) -> Page:
-    """One page of rows, keyset-paged: newest first on id, or a registered order
-    ascending on (key, id) with rows lacking the key last (like the API's list)."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(
-            f"limit must be between 1 and {MAX_LIMIT}", fields={"limit": "out of range"}
-        )
+    """One page of rows, keyset-paged (``queries.keyset``): newest first on id, or a
+    registered order ascending on (key, id) with rows lacking the key last (like the
+    API's list)."""
+    queries.check_limit(limit, MAX_LIMIT)
     order = queries.LIST_ORDERS.get(sort) if sort != "newest" else None
     if sort != "newest" and order is None:
         raise ValidationFailed("invalid sort", fields={"sort": "unknown sort"})
+    after = decode_cursor(cursor, source="this view") if cursor else None
     for annotate in queries.LIST_COLUMNS.values():
         qs = annotate(qs)
     extra = tuple(queries.LIST_COLUMNS)
-    if order is not None:
-        if order.key not in extra:
-            qs = order.annotate(qs)
-        qs = qs.order_by(F(order.key).asc(nulls_last=True), "id")
-    if cursor:
-        data = decode_cursor(cursor)
-        after = data["id"]
-        if order is None:
-            qs = qs.filter(id__lt=after)
-        elif data.get("k") is None:
-            qs = qs.filter(**{f"{order.key}__isnull": True, "id__gt": after})
-        else:
-            key = datetime.fromisoformat(str(data["k"]))
-            qs = qs.filter(
-                Q(**{f"{order.key}__gt": key})
-                | Q(**{order.key: key, "id__gt": after})
-                | Q(**{f"{order.key}__isnull": True})
-            )
+    if order is not None and order.key not in extra:
+        qs = order.annotate(qs)
+    qs = queries.keyset(qs, order, after)
     values = queries.LIST_VALUES + extra
     if order is not None and order.key not in values:
         values += (order.key,)
@@ -288,10 +248,5 @@ def page(
             r.update(found.get(r["id"], {}))
     next_cursor = None
     if has_more and rows:
-        last = rows[-1]
-        position: dict[str, Any] = {"id": last["id"]}
-        if order is not None:
-            k = last.get(order.key)
-            position["k"] = k.isoformat() if k is not None else None
-        next_cursor = encode_cursor(position)
+        next_cursor = encode_cursor(queries.keyset_position(rows[-1], order))
     return Page(rows, next_cursor, sort, extra)

@@ -123,9 +123,9 @@ def test_deadline_order_and_keyset_pages(ws, login, frozen):
 def test_bad_cursor_is_a_422(world, login):
     resp = login(world["alice"]).get("/queues/mine/?cursor=bm9wZQ")
     assert resp.status_code == 422
-    assert resp.json()["error"]["fields"] == {"cursor": "not a cursor of this view"}
+    assert resp.json()["error"]["fields"] == {"cursor": "not a cursor from this view"}
     # A forged id beyond 64 bits is the same 422, not a database overflow (500).
-    from caseline.tickets.queues import encode_cursor
+    from caseline.api.core import encode_cursor
 
     huge = encode_cursor({"id": 2**70})
     assert login(world["alice"]).get(f"/queues/mine/?cursor={huge}").status_code == 422
