@@ -66,6 +66,31 @@ def _close(eta: ETA, **fields: Any) -> None:
     timers.cancel_for("eta", eta.pk, kinds=KINDS)
 
 
+def reply(
+    ticket: Ticket,
+    *,
+    actor: User,
+    eta: Any = None,
+    then_status: str = "",
+    **message_fields: Any,
+) -> Message:
+    """The composer's use-case (API and ticket page): add a reply or note
+    (``tickets.services.add_message`` with ``message_fields``), promise ``eta`` with it
+    (public replies only) and then set ``then_status``. One transaction: a refused ETA or
+    status takes the reply back with it."""
+    from caseline.tickets import services as ticket_services
+
+    if eta is not None and message_fields.get("kind", Message.Kind.PUBLIC) != Message.Kind.PUBLIC:
+        raise _refuse("only on public replies")
+    with transaction.atomic():
+        message = ticket_services.add_message(ticket, actor=actor, **message_fields)
+        if eta is not None:
+            promise(ticket, message=message, due_at=eta, actor=actor)
+        if then_status:
+            ticket_services.update_ticket(ticket, actor=actor, status=then_status)
+    return message
+
+
 def promise(
     ticket: Ticket | int, *, message: Message | int, due_at: Any, actor: User | None
 ) -> ETA:

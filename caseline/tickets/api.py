@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.renderers import JSONRenderer
@@ -405,21 +404,19 @@ def add_message(request: HttpRequest, ticket_id: int, payload: MessageIn):
     if user.is_customer and payload.kind == Message.Kind.INTERNAL:
         raise PermissionDenied("customers cannot write internal notes", fields={"kind": "public"})
     attachments = _decode_attachments(payload.attachments)
-    with transaction.atomic():  # a refused ETA (422) takes the reply back with it
-        message = services.add_message(
-            ticket,
-            actor=user,
-            kind=payload.kind,
-            body_text=payload.body_text,
-            body_html=payload.body_html,
-            attachments=attachments,
-            channel=Channel.WEB if user.is_customer else Channel.API,
-            actionable=payload.actionable,
-        )
-        if payload.eta is not None:
-            from caseline.eta.services import promise
+    from caseline.eta.services import reply  # the composer's use-case (one transaction)
 
-            promise(ticket, message=message, due_at=payload.eta, actor=user)
+    message = reply(
+        ticket,
+        actor=user,
+        eta=payload.eta,
+        kind=payload.kind,
+        body_text=payload.body_text,
+        body_html=payload.body_html,
+        attachments=attachments,
+        channel=Channel.WEB if user.is_customer else Channel.API,
+        actionable=payload.actionable,
+    )
     row = queries.visible_messages(user, ticket).get(pk=message.pk)
     return Status(201, customer_message_out(row) if user.is_customer else message_out(row))
 

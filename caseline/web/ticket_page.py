@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.db.models import BooleanField, Case, Value, When
 from django.urls import reverse
 
@@ -24,7 +23,7 @@ from caseline.eta.models import ETA
 from caseline.mail.models import InboundMessage
 from caseline.mail.outbound import deliveries
 from caseline.sla.services import clocks_of
-from caseline.tickets import inline_reply, macros, presence, queries, services
+from caseline.tickets import inline_reply, macros, presence, queries
 from caseline.tickets.models import Channel, Message, Ticket
 from caseline.tickets.replycheck import check_ticket_draft
 from caseline.tickets.states import ALLOWED, Status
@@ -210,28 +209,20 @@ def draft_text(ticket: Ticket, draft: Draft) -> tuple[str, str]:
 def send(ticket: Ticket, draft: Draft, *, actor: User) -> Message:
     """Add the reply or note; promise the ETA (public replies); set the status after. One
     transaction: any refusal changes nothing."""
-    text, html = draft_text(ticket, draft)
-    if draft.eta is not None and draft.kind != Message.Kind.PUBLIC:
-        raise ValidationFailed(
-            "an ETA goes with a public reply", fields={"eta": "only on public replies"}
-        )
-    with transaction.atomic():
-        message = services.add_message(
-            ticket,
-            actor=actor,
-            kind=draft.kind,
-            body_text=text,
-            body_html=html,
-            attachments=list(draft.attachments),
-            channel=Channel.WEB,
-        )
-        if draft.eta is not None:
-            from caseline.eta.services import promise
+    from caseline.eta.services import reply
 
-            promise(ticket, message=message, due_at=draft.eta, actor=actor)
-        if draft.then_status:
-            services.update_ticket(ticket, actor=actor, status=draft.then_status)
-    return message
+    text, html = draft_text(ticket, draft)
+    return reply(
+        ticket,
+        actor=actor,
+        eta=draft.eta,
+        then_status=draft.then_status,
+        kind=draft.kind,
+        body_text=text,
+        body_html=html,
+        attachments=list(draft.attachments),
+        channel=Channel.WEB,
+    )
 
 
 # --- the reply checker (caseline/text/replycheck.py, pure; the API's read path) -------------
