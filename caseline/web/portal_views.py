@@ -37,6 +37,7 @@ from caseline.tickets.models import Channel, Severity
 from caseline.tickets.schemas import customer_ticket_out, customer_ticket_row_out
 from caseline.tickets.states import OPEN_STATUSES, Status
 
+from . import services as web_services
 from .forms import SignInForm, client_ip
 
 PAGE_SIZE = 25
@@ -496,9 +497,17 @@ def account(request: HttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
         new = request.POST.get("new_password1", "")
-        if user.has_usable_password() and not user.check_password(
-            request.POST.get("current_password", "")
-        ):
+        ip = _ip(request)
+        needs_current = user.has_usable_password()
+        # The current password is checked with the sign-in lockout: a borrowed session
+        # cannot be used to guess it.
+        until = web_services.locked_until(user.username, ip) if needs_current else None
+        if until is not None:
+            errors["current_password"] = (
+                f"too many wrong attempts; try again after {until:%H:%M} UTC"
+            )
+        elif needs_current and not user.check_password(request.POST.get("current_password", "")):
+            web_services.record_login_failure(user.username, ip)
             errors["current_password"] = "is not your current password"
         elif new != request.POST.get("new_password2", ""):
             errors["new_password2"] = "the two passwords differ"
@@ -510,6 +519,7 @@ def account(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 errors = _field_errors(exc)
             else:
+                web_services.clear_login_failures(user.username, ip)
                 user.refresh_from_db()
                 update_session_auth_hash(request, user)
                 messages.success(request, "Your password is set.")

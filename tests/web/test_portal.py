@@ -593,6 +593,24 @@ def test_changing_a_password_needs_the_current_one(ann_client, world):
     assert world["ann_user"].check_password("new-pw-5678")
 
 
+def test_guessing_the_current_password_locks_like_sign_in(ann_client, world, settings):
+    """A borrowed session cannot guess the current password: the sign-in lockout applies,
+    and while locked even the right one is refused."""
+    settings.LOGIN_FAILURE_LIMIT = 3
+    wrong = {
+        "current_password": "wrong",
+        "new_password1": "n-pw-5678",
+        "new_password2": "n-pw-5678",
+    }
+    for _ in range(3):
+        assert ann_client.post("/portal/account/", wrong).status_code == 422
+    right = dict(wrong, current_password=PASSWORD)
+    r = ann_client.post("/portal/account/", right)
+    assert r.status_code == 422 and b"too many wrong attempts" in r.content
+    world["ann_user"].refresh_from_db()
+    assert world["ann_user"].check_password(PASSWORD)
+
+
 # --- demo ---------------------------------------------------------------------------------
 
 
