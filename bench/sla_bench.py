@@ -241,6 +241,7 @@ def child(n_tickets: int) -> dict:
             Clock.objects.bulk_create(clocks)
             TicketSla.objects.bulk_create(slas)
             Timer.objects.bulk_create(timers, batch_size=2000)
+    services.copy_next_deadlines_to_tickets()  # the ticket rows' mirror of next_deadline
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
             cur.execute("ANALYZE")

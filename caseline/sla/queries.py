@@ -1,7 +1,9 @@
 """Queryset helpers for ticket lists: next SLA deadline, breached, due within N minutes.
 
-Each takes and returns a ``Ticket`` queryset; they read ``sla_ticket.next_deadline``
-(the earliest due time of a running clock, indexed), one join, no per-row work.
+Each takes and returns a ``Ticket`` queryset. The next deadline is read from the ticket
+row (``tickets_ticket.next_due_at``, which the SLA services keep equal to
+``sla_ticket.next_deadline``): no join for sorting, the "unassigned" queue's partial index
+applies. The "due within" filter joins ``sla_ticket.upcoming_deadline``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from django.db.models import F, QuerySet
 
 from caseline.timesource import now
 
-NEXT_DEADLINE = "sla_state__next_deadline"
+NEXT_DEADLINE = "next_due_at"
 UPCOMING_DEADLINE = "sla_state__upcoming_deadline"
 
 

@@ -24,6 +24,7 @@ from caseline.audit.services import record
 from caseline.clock import epoch_of, utc_of
 from caseline.errors import NotFound
 from caseline.events import DomainEvent
+from caseline.tickets.models import Ticket
 from caseline.timesource import now
 
 from . import clockstate as cs
@@ -258,10 +259,40 @@ def save_state(
             upcoming_deadline=upcoming,
             updated_at=_dt(at),
         )
+        _copy_deadline_to_ticket(ticket_id, deadline)
     elif sla.facts != facts or sla.next_deadline != deadline or sla.upcoming_deadline != upcoming:
         TicketSla.objects.filter(ticket_id=ticket_id).update(
             facts=facts, next_deadline=deadline, upcoming_deadline=upcoming, updated_at=_dt(at)
         )
+        if sla.next_deadline != deadline:
+            _copy_deadline_to_ticket(ticket_id, deadline)
+
+
+def _copy_deadline_to_ticket(ticket_id: int, deadline: datetime | None) -> None:
+    """``tickets_ticket.next_due_at`` mirrors ``sla_ticket.next_deadline`` (the queues sort
+    on the ticket row); written in the same transaction, only when it changed."""
+    Ticket.objects.filter(pk=ticket_id).update(next_due_at=deadline)
+
+
+def copy_next_deadlines_to_tickets(ticket_ids: list[int] | None = None) -> int:
+    """Set ``tickets_ticket.next_due_at`` from ``sla_ticket.next_deadline`` where they differ
+    (all tickets, or ``ticket_ids``): after bulk loads that wrote ``sla_ticket`` directly."""
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    where = ""
+    params: list[int] = []
+    if ticket_ids is not None:
+        if not ticket_ids:
+            return 0
+        where = f" AND s.ticket_id IN ({', '.join(['%s'] * len(ticket_ids))})"
+        params = list(ticket_ids)
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE tickets_ticket SET next_due_at = s.next_deadline FROM sla_ticket s "
+            f"WHERE s.ticket_id = tickets_ticket.id AND tickets_ticket.next_due_at {distinct} "
+            f"s.next_deadline{where}",
+            params,
+        )
+        return cur.rowcount
 
 
 def insert_new_state(ticket_id: int, new: cs.TicketState, at: int) -> None:
@@ -304,13 +335,16 @@ def insert_new_state(ticket_id: int, new: cs.TicketState, at: int) -> None:
     for row in clocks:
         if row.breached_at is not None:
             publish_breach(row, detected_by="event")
+    deadline = cs.next_deadline(new)
     TicketSla.objects.create(
         ticket_id=ticket_id,
         facts=_facts_json(new),
-        next_deadline=cs.next_deadline(new),
+        next_deadline=deadline,
         upcoming_deadline=cs.upcoming_deadline(new),
         updated_at=_dt(at),
     )
+    if deadline is not None:  # a new ticket's next_due_at is None
+        _copy_deadline_to_ticket(ticket_id, deadline)
 
 
 # --- timers: one pending timer per clock, chained ------------------------------------------
@@ -1298,6 +1332,12 @@ def _update_next_deadlines(cur, ticket_ids: list[int]) -> None:
         "WHERE c.running_since IS NOT NULL GROUP BY c.ticket_id) m "
         f"WHERE sla_ticket.ticket_id = m.ticket_id AND (sla_ticket.next_deadline {distinct} m.d "
         f"OR sla_ticket.upcoming_deadline {distinct} m.u)"
+    )
+    cur.execute(
+        "UPDATE tickets_ticket SET next_due_at = s.next_deadline FROM sla_ticket s "
+        "JOIN sla_tmp_ticket x ON x.ticket_id = s.ticket_id "
+        f"WHERE s.ticket_id = tickets_ticket.id AND tickets_ticket.next_due_at {distinct} "
+        "s.next_deadline"
     )
 
 

@@ -85,6 +85,11 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(default=now)
     solved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The earliest due time of a running SLA clock (None: none runs). Kept by the SLA app
+    # in the same transaction as its own ``sla_ticket.next_deadline`` (docs/sla.md) so the
+    # queues sort on the ticket row: "unassigned in my teams" by deadline is then an index
+    # range read with LIMIT instead of a join and a sort of every match.
+    next_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [
@@ -99,6 +104,17 @@ class Ticket(models.Model):
             # unsolved ticket to find them.
             models.Index(
                 fields=["status", "id"], condition=models.Q(severity=1), name="ticket_sev1_idx"
+            ),
+            # "Unassigned in my teams", by deadline (docs/performance.md, web workspace).
+            # The condition is written as the queue's filter writes it (same statuses, same
+            # order), so SQLite, which matches terms literally, uses it too.
+            models.Index(
+                fields=["team", "next_due_at", "id"],
+                condition=models.Q(
+                    assignee__isnull=True,
+                    status__in=["new", "open", "pending", "on_hold"],
+                ),
+                name="ticket_unassigned_due_idx",
             ),
         ]
 

@@ -212,6 +212,8 @@ def test_a_calendar_edit_moves_due_times_and_the_one_pending_timer(world, clock_
         assert view[RES].due_at == row.due_at
         nd = min(c.due_at for c in Clock.objects.filter(ticket=t, running_since__isnull=False))
         assert TicketSla.objects.get(ticket=t).next_deadline == nd
+        t.refresh_from_db()
+        assert t.next_due_at == nd  # the ticket row's mirror (the queues sort on it)
     assert Timer.objects.count() == n_timers  # moved, none added
     # Nothing moves the second time: no clock, ticket or timer row is written.
     from django.db import connection

@@ -47,6 +47,27 @@ def test_rows_carry_the_next_deadline_and_order_by_it(api_client, world, three):
     assert ids(client.get("/api/v1/tickets?order=deadline")) == [first.pk, second.pk, done.pk]
 
 
+def test_the_ticket_row_mirrors_the_next_deadline_through_every_change(world, three, clock_at):
+    """``tickets_ticket.next_due_at`` (what the queues sort on) equals
+    ``sla_ticket.next_deadline`` after create, reply, pause, reopen and solve."""
+    first, second, done = three
+
+    def mirrored(t):
+        t.refresh_from_db()
+        return t.next_due_at == deadline(t)
+
+    assert all(mirrored(t) for t in three) and done.next_due_at is None
+    tickets.add_message(first, actor=world["agent"], kind="public", body_text="on it")
+    assert mirrored(first)
+    tickets.update_ticket(first, actor=world["agent"], assignee=world["agent"], status="pending")
+    assert mirrored(first)
+    clock_at.advance(600)
+    tickets.update_ticket(first, actor=world["agent"], status="open")
+    assert mirrored(first) and first.next_due_at is not None
+    tickets.update_ticket(first, actor=world["agent"], status="solved")
+    assert mirrored(first) and first.next_due_at is None
+
+
 def test_deadline_order_pages_with_its_own_cursor(api_client, world, three):
     first, second, done = three
     client = api_client(world["agent"])

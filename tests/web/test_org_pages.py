@@ -170,10 +170,12 @@ def test_organization_page_facts_people_and_counts(world, login):
 
 def test_organization_page_tickets_open_first_with_countdown(world, login, frozen):
     from caseline.sla.models import TicketSla
+    from caseline.sla.services import copy_next_deadlines_to_tickets
 
     due = frozen.now() + timedelta(minutes=30)
     TicketSla.objects.filter(ticket=world["open1"]).update(next_deadline=due)
     TicketSla.objects.filter(ticket=world["sev1"]).update(next_deadline=due + timedelta(hours=3))
+    copy_next_deadlines_to_tickets([world["open1"].pk, world["sev1"].pk])  # the queues' copy
     page = html(login(world["alice"]).get(f"/organizations/{world['org'].pk}/"))
     opened = section(page, "open-tickets")
     done = section(page, "done-tickets")
