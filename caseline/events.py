@@ -104,16 +104,87 @@ EVENT_TYPES: dict[str, str] = {
     "escalation.commitment_overdue": "A commitment passed its due date while open.",
     "escalation_type.changed": "An escalation type (procedure checklist) was created or changed.",
     # escalations: calls and visits (caseline/escalations/calls.py)
+    "escalation.call_scheduled": "A customer call, internal call or onsite visit was scheduled "
+    "(invitation with .ics sent to the attendees).",
+    "escalation.call_changed": "A call's time, place, agenda, attendees or notes changed "
+    "(a reschedule sends the updated invitation).",
+    "escalation.call_held": "A call or visit took place (status held, notes kept).",
+    "escalation.call_cancelled": "A call or visit was cancelled (cancellation sent).",
+    "escalation.action_item_added": "An action item (what, owner, due) was recorded on a call.",
+    "escalation.action_item_changed": "An action item's text, owner or due date changed, or it "
+    "was unticked.",
+    "escalation.action_item_done": "An action item was ticked done (who and when kept).",
+    "escalation.action_item_overdue": "An open action item passed its due time (owner reminded).",
     # escalations: executive summaries (caseline/escalations/summaries.py)
+    "escalation.summary_schedule_set": "An escalation's executive-summary schedule was set, "
+    "changed or stopped.",
+    "escalation.summary_notes_changed": "The next steps or risks text of an escalation changed.",
+    "escalation.summary_generated": "An executive-summary draft was generated or refreshed "
+    "(by hand or by the schedule).",
+    "escalation.summary_edited": "Someone edited the executive-summary draft before sending.",
+    "escalation.summary_sent": "An executive summary was sent to the internal stakeholders.",
     # escalations: follow-the-sun handoffs (caseline/escalations/handoffs.py)
+    "handoff.shift_ended": "A region's shift ended: hand-offs were opened for its live escalations "
+    "and open Sev-1 tickets.",
+    "handoff.created": "A follow-the-sun hand-off was opened for an escalation or ticket (at a "
+    "shift end or by hand).",
+    "handoff.handed": "The giver wrote the hand-off note and named the receiver in the next region.",
+    "handoff.acknowledged": "The receiver acknowledged a hand-off and became the holder.",
+    "handoff.escalated": "A hand-off note or acknowledgement was late: the managers were told.",
+    "handoff.cancelled": "A hand-off was cancelled (the item closed, or a later shift end "
+    "superseded it).",
     # critical incidents (caseline.incidents)
     "incident.declared": "A critical incident was declared (from tickets or directly).",
     "incident.updated": "Fields of an incident changed.",
     "incident.status_changed": "An incident moved to another status.",
     "incident.tickets_linked": "Tickets were linked to an incident.",
+    "incident.ticket_unlinked": "A ticket was unlinked from an incident.",
+    "incident.role_assigned": "Someone took a role on an incident (manager, comms lead, SME...).",
+    "incident.role_renounced": "Someone gave up a role on an incident.",
+    "incident.owner_assigned": "The case owner role was handed to someone (pending their ack).",
+    "incident.owner_acknowledged": "The new case owner acknowledged the handoff.",
+    "incident.owner_breached": "A Sev-1 incident had no acknowledged case owner by its target.",
+    "incident.task_changed": "An incident task was added, changed or done.",
+    "incident.note_added": "A free-form note was added to an incident's timeline.",
+    "incident.entry_pinned": "A timeline entry of an incident was pinned or unpinned.",
+    "incident.paged": "Someone was paged for an incident (webhook gateway and email).",
+    "incident.page_acknowledged": "A page was acknowledged; the paging chain stopped.",
+    "incident.page_escalated": "A page was not acknowledged in time; the next level is paged.",
+    "incident.paging_exhausted": "Nobody acknowledged and nobody is left to page.",
+    "incident.paging_target_changed": "A paging gateway was added, changed or removed.",
     # incidents: broadcasts and status page (caseline/incidents/broadcasts.py)
+    "incident.broadcast_sent": "A broadcast (one update to every linked ticket, the executive "
+    "feed, chat and, when public, the status page) was sent; it states the next update time.",
+    "incident.broadcast_cadence_set": "An incident's broadcast cadence (update interval) was set.",
+    "incident.broadcast_reminded": "The incident manager was reminded that a broadcast falls due.",
+    "incident.broadcast_missed": "A broadcast fell due without being sent (a missed update).",
+    "incident.status_page_changed": "An incident's status-page fields (public, public title, "
+    "affected components) changed.",
+    "chat_webhook.changed": "A chat webhook (Slack-compatible) was created, changed or deleted.",
+    "status_component.changed": "A status-page component was created, changed or deleted.",
+    "status_subscriber.changed": "A status-page email subscription was requested, confirmed or "
+    "cancelled.",
     # incidents: multi-customer detection (caseline/incidents/detection.py)
+    "incident.detection_proposed": "Multi-customer detection found tickets of other "
+    "organizations like a new ticket and proposed linking them to one incident.",
+    "incident.detection_linked": "A detection proposal's tickets were linked to a new or "
+    "existing incident in one action.",
+    "incident.detection_dismissed": "A detection proposal was dismissed (not one incident).",
     # learning: post-mortems, action items, trends (caseline.learning)
+    "postmortem.created": "A post-mortem was created (a resolved escalation or incident).",
+    "postmortem.subject_linked": "A second subject (incident or escalation) joined a "
+    "post-mortem.",
+    "postmortem.updated": "Sections, category, authors or product area of a post-mortem changed.",
+    "postmortem.status_changed": "A post-mortem moved (draft, in review, published).",
+    "postmortem.timeline_changed": "A timeline entry of a post-mortem was added, edited or removed.",
+    "postmortem.review_scheduled": "A post-mortem review meeting was scheduled (invitation sent).",
+    "postmortem.review_moved": "A post-mortem review meeting moved or its attendees changed.",
+    "postmortem.review_reminded": "The attendees were reminded of a post-mortem review meeting.",
+    "postmortem.action_item_added": "An action item (what, owner, due) was added to a post-mortem.",
+    "postmortem.action_item_changed": "An action item's status, owner, text or due date changed.",
+    "postmortem.action_item_reminded": "An action item's owner was reminded before its due date.",
+    "postmortem.action_item_overdue": "An open action item passed its due date.",
+    "root_cause_category.changed": "A root-cause category was created or changed.",
     # agent workspace (caseline.web, caseline.tickets.savedviews)
     "auth.locked_out": "Repeated failed sign-ins locked a username from an address for a while.",
     "saved_view.changed": "A saved ticket view (queue) was created, changed or deleted.",

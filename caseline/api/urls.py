@@ -300,8 +300,13 @@ def internal_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _mount() -> None:
     from caseline.accounts.api import router as accounts_router
     from caseline.escalations.api import router as escalations_router
+    from caseline.escalations.calls_api import router as escalation_calls_router
+    from caseline.escalations.handoffs_api import router as handoffs_router
+    from caseline.escalations.summaries_api import router as escalation_summaries_router
     from caseline.eta.api import router as eta_router
     from caseline.incidents.api import router as incidents_router
+    from caseline.incidents.broadcasts_api import router as broadcasts_router
+    from caseline.incidents.detection_api import router as detection_router
     from caseline.learning.api import router as learning_router
     from caseline.mail.api import router as mail_router
     from caseline.notify.api import router as notify_router
@@ -321,7 +326,12 @@ def _mount() -> None:
     api.add_router("/", oncall_router)
     api.add_router("/", eta_router)
     api.add_router("/", escalations_router)
+    api.add_router("/", handoffs_router)
+    api.add_router("/", escalation_summaries_router)
+    api.add_router("/", escalation_calls_router)
     api.add_router("/", incidents_router)
+    api.add_router("/", detection_router)
+    api.add_router("/", broadcasts_router)
     api.add_router("/", learning_router)
     api.add_router("/", sla_router)
     api.add_router("/", search_router)

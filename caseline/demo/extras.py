@@ -34,6 +34,12 @@ def seed_extras(report: Any, users: dict[str, User]) -> None:
     _saved_view(report, users["priya.natarajan"])
     _reply_style(report)
     _escalation(report, users)
+    # Parts of the escalations and incidents issues, each in its own demo module.
+    from caseline.demo.esc_calls import seed_calls
+    from caseline.demo.esc_summaries import seed_summaries
+
+    seed_calls(report, users)
+    seed_summaries(report, users)
 
 
 def _macros(report: Any, author: User) -> None:

@@ -209,3 +209,199 @@ def sme_suggestions(
                     {"user_id": e.user.pk, "product_area_id": area_id, "why": "off shift"}
                 )
     return {"at": at, "suggestions": suggestions, "skipped": skipped}
+
+
+# --- the web pages (escalation list, room, intake, ticket panel) ----------------------------
+
+
+LIST_PAGE_SIZE = 50
+SOURCES = tuple(Escalation.Source.values)
+
+
+def list_rows(
+    *,
+    status: str | None = None,
+    organization: int | None = None,
+    owner: str | None = None,
+    severity: int | None = None,
+    source: str | None = None,
+    after: int | None = None,
+    limit: int = LIST_PAGE_SIZE,
+) -> tuple[list[Escalation], int | None]:
+    """One page of the escalation list (newest first, keyset on id: ``after`` is the last
+    id of the previous page) with, per row, the next cadence due time, the missed-update
+    count and the open commitments (``next_due``, ``missed``, ``open_commitments``
+    annotations: subqueries, so a page is one query). Returns (rows, next ``after``)."""
+    from django.db.models import Count, IntegerField, Min, OuterRef, Subquery, Sum
+    from django.db.models.functions import Coalesce
+
+    errors: dict[str, str] = {}
+    if severity is not None and not 1 <= severity <= 4:
+        errors["severity"] = "1 (critical) to 4 (low)"
+    if source and source not in SOURCES:
+        errors["source"] = f"one of {', '.join(SOURCES)}"
+    if errors:
+        raise ValidationFailed("the request is not valid", fields=errors)
+    qs = list_escalations(status=status, organization=organization, owner=owner)
+    if severity is not None:
+        qs = qs.filter(severity=severity)
+    if source:
+        qs = qs.filter(source=source)
+    if after is not None:
+        qs = qs.filter(pk__lt=after)
+    live_cad = Cadence.objects.filter(escalation=OuterRef("pk"), active=True)
+    qs = qs.annotate(
+        next_due=Subquery(
+            live_cad.filter(next_due_at__isnull=False)
+            .values("escalation")
+            .annotate(m=Min("next_due_at"))
+            .values("m")[:1]
+        ),
+        missed=Coalesce(
+            Subquery(
+                Cadence.objects.filter(escalation=OuterRef("pk"))
+                .values("escalation")
+                .annotate(s=Sum("missed_count"))
+                .values("s")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        open_commitments=Coalesce(
+            Subquery(
+                Commitment.objects.filter(escalation=OuterRef("pk"), status="open")
+                .values("escalation")
+                .annotate(c=Count("id"))
+                .values("c")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+    ).order_by("-id")
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].pk if more and rows else None)
+
+
+def list_filter_options() -> dict[str, Any]:
+    """Choices for the list's filter form: organizations with escalations, owners."""
+    from caseline.accounts.models import Organization
+
+    org_ids = Escalation.objects.values("organization_id").distinct()
+    owner_ids = Escalation.objects.exclude(owner__isnull=True).values("owner_id").distinct()
+    return {
+        "organizations": list(Organization.objects.filter(pk__in=org_ids).order_by("name")),
+        "owners": list(User.objects.filter(pk__in=owner_ids).order_by("display_name", "email")),
+        "statuses": Escalation.Status.choices,
+        "sources": Escalation.Source.choices,
+    }
+
+
+def staff_choices(limit: int = 500) -> list[User]:
+    return list(
+        User.objects.filter(kind=User.Kind.STAFF, is_active=True).order_by(
+            "display_name", "email"
+        )[:limit]
+    )
+
+
+def escalation_managers() -> list[User]:
+    from caseline.accounts import roles as R
+
+    return list(
+        User.objects.filter(kind=User.Kind.STAFF, is_active=True, groups__name=R.ESCALATION_MANAGER)
+        .distinct()
+        .order_by("display_name", "email")
+    )
+
+
+def _in_unit(seconds: int) -> tuple[int, str]:
+    """The largest of days / hours / minutes that divides ``seconds`` (for the forms)."""
+    for unit, size in (("days", 86400), ("hours", 3600)):
+        if seconds and seconds % size == 0:
+            return seconds // size, unit
+    return seconds // 60, "minutes"
+
+
+def room(escalation_id: int, *, timeline_limit: int = 200) -> dict[str, Any]:
+    """Everything the escalation room shows: the escalation with its records, the legal
+    moves, the clocks (next cadence due, missed updates, overdue commitments), the cadence
+    logs, the customer contacts and staff to pick from, SME suggestions, the timeline."""
+    from caseline.accounts.models import Contact
+
+    from .services import LIVE_STATUSES, TRANSITIONS
+
+    esc = get_escalation(escalation_id)
+    at = now()
+    cadences = list(esc.cadences.all())
+    for cad in cadences:
+        cad.recent = cadence_entries(cad, limit=10)
+        cad.every_value, cad.every_unit = _in_unit(cad.every_seconds)
+    commitments = list(esc.commitments.all())
+    for c in commitments:
+        c.is_overdue = c.status == Commitment.Status.OPEN and c.due_at <= at
+        c.slip_list = list(c.slips.all())
+    stakeholders = list(esc.stakeholders.all())
+    live = esc.status in LIVE_STATUSES
+    dues = [c.next_due_at for c in cadences if c.active and c.next_due_at]
+    events = list(timeline(escalation_id).order_by("-id")[:timeline_limit])
+    return {
+        "esc": esc,
+        "now": at,
+        "live": live,
+        "allowed": list(TRANSITIONS[esc.status]),
+        "tickets": list(esc.tickets.all()),
+        "steps": list(esc.steps.all()),
+        "customer_stakeholders": [s for s in stakeholders if s.contact_id],
+        "internal_stakeholders": [s for s in stakeholders if s.user_id],
+        "cadences": cadences,
+        "cadence_by_kind": {c.kind: c for c in cadences},
+        "next_due": min(dues) if dues else None,
+        "missed": sum(c.missed_count for c in cadences),
+        "commitments": commitments,
+        "overdue_commitments": [c for c in commitments if c.is_overdue],
+        "contacts": list(
+            Contact.objects.filter(organization_id=esc.organization_id).order_by("name")[:500]
+        ),
+        "staff": staff_choices(),
+        "suggestions": sme_suggestions(esc, at=at) if live else None,
+        "timeline": events,
+        "requests": list(esc.requests.select_related("requested_by")),
+    }
+
+
+def live_escalation_for_ticket(ticket_id: int) -> Escalation | None:
+    """The ticket's live (open, active, monitoring) escalation, if any."""
+    return (
+        Escalation.objects.select_related("owner")
+        .filter(tickets__id=ticket_id, status__in=["open", "active", "monitoring"])
+        .order_by("id")
+        .first()
+    )
+
+
+def my_requests(user: User, limit: int = 50) -> list[EscalationRequest]:
+    """The requests ``user`` filed, newest first, with their decision."""
+    return list(
+        EscalationRequest.objects.select_related("organization", "decided_by", "escalation")
+        .prefetch_related("tickets")
+        .filter(requested_by=user)
+        .order_by("-id")[:limit]
+    )
+
+
+def request_form_options() -> dict[str, Any]:
+    from caseline.accounts.models import Organization
+
+    return {"organizations": list(Organization.objects.order_by("name")[:1000])}
+
+
+def ticket_panel(ticket_id: int) -> dict[str, Any]:
+    """The ticket page's escalation panel: the ticket and its live escalation (or None)."""
+    from caseline.tickets.models import Ticket
+
+    ticket = Ticket.objects.filter(pk=ticket_id).only("id", "subject", "organization_id").first()
+    if ticket is None:
+        raise NotFound(f"no ticket CL-{ticket_id}")
+    return {"ticket": ticket, "live": live_escalation_for_ticket(ticket_id)}

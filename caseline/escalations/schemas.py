@@ -117,7 +117,12 @@ class CadenceIn(Schema):
 class UpdateIn(Schema):
     kind: str = Field(description="customer_update or internal_sync")
     text: str = ""
-    send: bool = Field(False, description="email a customer update to the customer stakeholders")
+    send: bool = Field(False, description="send a customer update (see via)")
+    via: str = Field(
+        "stakeholders",
+        description="stakeholders: email the customer stakeholders; tickets: a public reply "
+        "on each linked ticket (its email thread; counts on the tickets' SLA clocks)",
+    )
 
 
 class CommitmentIn(Schema):
@@ -173,6 +178,9 @@ class EntryOut(Schema):
     by_id: int | None
     text: str
     next_due_at: datetime | None
+    delivery: dict[str, Any] = Field(
+        default_factory=dict, description="where a sent customer update went"
+    )
 
 
 class CadenceOut(Schema):
@@ -344,6 +352,7 @@ def entry_out(e: CadenceEntry) -> dict[str, Any]:
         "by_id": e.by_id,
         "text": e.text,
         "next_due_at": e.next_due_at,
+        "delivery": e.delivery,
     }
 
 

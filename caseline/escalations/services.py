@@ -977,15 +977,58 @@ def internal_emails(esc: Escalation) -> list[str]:
     return out
 
 
+UPDATE_VIA = ("stakeholders", "tickets")
+
+
+def _next_update_line(cad: Cadence) -> str:
+    return f"Next update by {cad.next_due_at:%Y-%m-%d %H:%M} UTC."
+
+
+def _reply_on_tickets(esc: Escalation, actor: Any, text: str) -> dict[str, Any]:
+    """A customer update as a staff public reply on each linked ticket that takes one
+    (closed tickets are skipped), through the ticket services: the mail app sends it in the
+    ticket's thread (outbox) and the SLA engine counts it as our public reply."""
+    from caseline.tickets.models import Message
+    from caseline.tickets.services import add_message
+    from caseline.tickets.states import Status as TicketStatus
+
+    author = actor if isinstance(actor, User) and actor.kind == User.Kind.STAFF else None
+    messages: list[dict[str, int]] = []
+    skipped: list[dict[str, Any]] = []
+    for ticket in esc.tickets.order_by("id"):
+        if ticket.status == TicketStatus.CLOSED:
+            skipped.append({"ticket": ticket.pk, "reason": "closed"})
+            continue
+        msg = add_message(ticket.pk, actor=author, kind=Message.Kind.PUBLIC, body_text=text)
+        messages.append({"ticket": ticket.pk, "message": msg.pk})
+    if not messages:
+        raise ValidationFailed(
+            "the request is not valid",
+            fields={"via": "the escalation has no linked ticket that takes a reply"},
+        )
+    return {"via": "tickets", "messages": messages, "skipped": skipped}
+
+
 def record_update(
-    escalation_id: int, actor: Any, *, kind: str, text: str = "", send: bool = False
+    escalation_id: int,
+    actor: Any,
+    *,
+    kind: str,
+    text: str = "",
+    send: bool = False,
+    via: str = "stakeholders",
 ) -> CadenceEntry:
     """Record a customer update / internal sync: the cadence starts its next cycle from now
-    and states the next due time. ``send`` (customer updates) emails the text, with the
-    next update time, to the customer stakeholders through the outbox."""
+    and states the next due time. ``send`` (customer updates) sends the text with the next
+    update time: ``via="stakeholders"`` emails the customer stakeholders through the outbox;
+    ``via="tickets"`` posts it as a public reply on each linked ticket (the ticket's email
+    thread; it counts on the tickets' SLA clocks). Where it went is kept on the entry
+    (``delivery``)."""
     errors: dict[str, str] = {}
     if kind not in Cadence.Kind.values:
         errors["kind"] = f"one of {', '.join(Cadence.Kind.values)}"
+    if via not in UPDATE_VIA:
+        errors["via"] = f"one of {', '.join(UPDATE_VIA)}"
     body = _text(text, "text", errors, required=bool(send), limit=50000)
     _invalid(errors)
     with transaction.atomic():
@@ -1015,7 +1058,10 @@ def record_update(
             next_due_at=cad.next_due_at,
         )
         emailed: list[str] = []
-        if send and kind == Cadence.Kind.CUSTOMER_UPDATE:
+        if send and kind == Cadence.Kind.CUSTOMER_UPDATE and via == "tickets":
+            entry.delivery = _reply_on_tickets(esc, actor, f"{body}\n\n{_next_update_line(cad)}")
+            entry.save(update_fields=["delivery"])
+        elif send and kind == Cadence.Kind.CUSTOMER_UPDATE:
             emailed = _customer_emails(esc)
             if not emailed:
                 raise ValidationFailed(
@@ -1028,10 +1074,12 @@ def record_update(
                 key=f"esc-update-{entry.pk}",
                 to=emailed,
                 subject=f"[{esc.reference}] Update: {esc.title}",
-                text=f"{body}\n\nNext update by {cad.next_due_at:%Y-%m-%d %H:%M} UTC.\n",
+                text=f"{body}\n\n{_next_update_line(cad)}\n",
                 subject_type="escalation",
                 subject_id=esc.pk,
             )
+            entry.delivery = {"via": "stakeholders", "to": emailed}
+            entry.save(update_fields=["delivery"])
         _touch(esc, at)
         _rec(
             esc,
@@ -1045,6 +1093,7 @@ def record_update(
                 "late": bool(due and at > due),
                 "next_due_at": cad.next_due_at,
                 "emailed": emailed,
+                "delivery": entry.delivery,
             },
         )
     return entry

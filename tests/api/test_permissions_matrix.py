@@ -595,7 +595,11 @@ BUILDERS = {
 
 # Rows of other apps, kept next to their own tests.
 from tests.escalations.matrix import BUILDERS as _ESCALATION_BUILDERS  # noqa: E402
+from tests.escalations.handoffs_matrix import BUILDERS as _HANDOFF_BUILDERS  # noqa: E402
 from tests.eta.matrix import BUILDERS as _ETA_BUILDERS  # noqa: E402
+from tests.incidents.detection_matrix import BUILDERS as _DETECTION_BUILDERS  # noqa: E402
+from tests.incidents.matrix import BUILDERS as _INCIDENT_BUILDERS  # noqa: E402
+from tests.learning.matrix import BUILDERS as _LEARNING_BUILDERS  # noqa: E402
 from tests.mail.matrix import BUILDERS as _MAIL_BUILDERS  # noqa: E402
 from tests.oncall.matrix import BUILDERS as _ONCALL_BUILDERS  # noqa: E402
 from tests.search.matrix import BUILDERS as _SEARCH_BUILDERS  # noqa: E402
@@ -604,9 +608,13 @@ from tests.sla.matrix import BUILDERS as _SLA_BUILDERS  # noqa: E402
 BUILDERS.update(_ONCALL_BUILDERS)
 BUILDERS.update(_ETA_BUILDERS)
 BUILDERS.update(_ESCALATION_BUILDERS)
+BUILDERS.update(_INCIDENT_BUILDERS)
+BUILDERS.update(_LEARNING_BUILDERS)
+BUILDERS.update(_HANDOFF_BUILDERS)
 BUILDERS.update(_SLA_BUILDERS)
 BUILDERS.update(_MAIL_BUILDERS)
 BUILDERS.update(_SEARCH_BUILDERS)
+BUILDERS.update(_DETECTION_BUILDERS)
 
 
 def test_every_documented_endpoint_has_a_request_and_vice_versa():

@@ -202,3 +202,13 @@ BUILDERS = {
     "POST /escalation-types": b_create_type,
     "PATCH /escalation-types/{id}": b_patch_type,
 }
+
+# Calls and visits (tests/escalations/calls_matrix.py).
+from .calls_matrix import BUILDERS as _CALLS_BUILDERS  # noqa: E402
+
+BUILDERS.update(_CALLS_BUILDERS)
+
+# Executive summaries (tests/escalations/summaries_matrix.py).
+from .summaries_matrix import BUILDERS as _SUMMARY_BUILDERS  # noqa: E402
+
+BUILDERS.update(_SUMMARY_BUILDERS)
