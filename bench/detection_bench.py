@@ -144,9 +144,7 @@ def make_ticket(rng: random.Random) -> tuple[str, str]:
     area = rng.choice(list(AREAS))
     topics, idents = AREAS[area]
     topic = rng.choice(topics).format(w=rng.choice(WORDS))
-    ident = rng.choice(idents).format(
-        w=_pseudo(rng), n=rng.randrange(10), e=rng.choice(ERRORS)
-    )
+    ident = rng.choice(idents).format(w=_pseudo(rng), n=rng.randrange(10), e=rng.choice(ERRORS))
     tpl = rng.choice(FAULTS if rng.random() < 0.3 else QUESTIONS)
     subject = _fill(tpl, rng, topic, ident)
     pool = SENTENCES.get(area) or SENTENCES["API"]
@@ -293,8 +291,10 @@ def django_child(n: int, queries: int) -> None:
     detection.reset()
     t0 = time.perf_counter()
     det = detection.detector()
-    print(f"  first detector(): built from the database in {time.perf_counter() - t0:.2f} s "
-          f"({len(det):,} tickets)")
+    print(
+        f"  first detector(): built from the database in {time.perf_counter() - t0:.2f} s "
+        f"({len(det):,} tickets)"
+    )
     noop: list[float] = []
     for _ in range(200):
         t = time.perf_counter()

@@ -40,6 +40,9 @@ def seed_extras(report: Any, users: dict[str, User]) -> None:
 
     seed_calls(report, users)
     seed_summaries(report, users)
+    from caseline.demo.incidents import seed_incidents
+
+    seed_incidents(report, users)
 
 
 def _macros(report: Any, author: User) -> None:

@@ -5,6 +5,8 @@ Tables only; every change goes through ``services.py`` (docs/escalations.md).
 
 from __future__ import annotations
 
+from datetime import time as _time
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -76,6 +78,9 @@ class Escalation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     root_cause = models.TextField(blank=True, default="")
+    # What the executive summary states as next steps and risks (edited by the owner).
+    next_steps = models.TextField(blank=True, default="")
+    risks = models.TextField(blank=True, default="")
     opened_at = models.DateTimeField(default=now)
     active_at = models.DateTimeField(null=True, blank=True)
     monitoring_at = models.DateTimeField(null=True, blank=True)
@@ -433,12 +438,7 @@ class ActionItem(models.Model):
 
 
 # --- executive summaries (caseline/escalations/summaries.py) --------------------------------
-# Escalation also gets two editable text fields for the summary (AddField in
-# migrations/0004_summaries.py): ``next_steps`` and ``risks``.
-from datetime import time as _time  # noqa: E402
 
-Escalation.add_to_class("next_steps", models.TextField(blank=True, default=""))
-Escalation.add_to_class("risks", models.TextField(blank=True, default=""))
 
 
 class SummarySchedule(models.Model):

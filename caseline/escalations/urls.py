@@ -11,6 +11,8 @@ urlpatterns += [
     path("escalations/", views.escalation_list, name="escalation_list"),
     path("escalations/<int:escalation_id>/", views.room, name="escalation_room"),
     path("escalations/<int:escalation_id>/status", views.set_status, name="escalation_status"),
+    path("escalations/<int:escalation_id>/edit", views.edit_escalation, name="escalation_edit"),
+    path("escalations/<int:escalation_id>/tickets", views.link_tickets, name="escalation_link"),
     path(
         "escalations/<int:escalation_id>/steps/<int:step_id>",
         views.tick_step,

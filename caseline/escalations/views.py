@@ -205,6 +205,7 @@ def _room_ctx(request: HttpRequest, escalation_id: int, **extra: Any) -> dict[st
         ],
         "commitment_statuses": Commitment.Status.choices,
         "units": list(UNITS),
+        "managers": queries.escalation_managers() if user.has_perm(MANAGE) else [],
         "tz_name": timezone.get_current_timezone_name(),
         "panels": panels.panels_for("escalation", user, escalation_id),
         **extra,
@@ -254,6 +255,34 @@ def set_status(request: HttpRequest, escalation_id: int) -> HttpResponse:
             note=p.get("note", ""),
         ),
     )
+
+
+@require_POST
+@staff_required(perm=MANAGE)
+def edit_escalation(request: HttpRequest, escalation_id: int) -> HttpResponse:
+    """Title, severity, business impact, owner (only the fields the form sent)."""
+    p = request.POST
+    changes: dict[str, Any] = {k: p[k] for k in ("title", "business_impact") if k in p}
+    if "severity" in p:
+        changes["severity"] = _number(p["severity"])
+    if "owner_id" in p:
+        changes["owner_id"] = _id(p["owner_id"])
+    return _act(
+        request,
+        escalation_id,
+        "header",
+        "edit",
+        lambda: services.update_escalation(escalation_id, request.user, **changes),
+    )
+
+
+@require_POST
+@staff_required(perm=MANAGE)
+def link_tickets(request: HttpRequest, escalation_id: int) -> HttpResponse:
+    def call():
+        services.link_tickets(escalation_id, request.user, _ticket_ids(request.POST.get("tickets")))
+
+    return _act(request, escalation_id, "header", "link", call)
 
 
 @require_POST

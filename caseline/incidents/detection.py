@@ -202,7 +202,12 @@ def _first_id_since(since: datetime) -> int:
     lo, hi = first[0], last
     while lo < hi:
         mid = (lo + hi) // 2
-        row = Ticket.objects.filter(pk__gte=mid).order_by("pk").values_list("pk", "created_at").first()
+        row = (
+            Ticket.objects.filter(pk__gte=mid)
+            .order_by("pk")
+            .values_list("pk", "created_at")
+            .first()
+        )
         if row is None or row[1] >= since:
             hi = mid
         else:
@@ -349,9 +354,7 @@ def similar_for_ticket(ticket_id: int) -> Cluster:
     """The cluster of a ticket: other-organization tickets opened from ``window`` before
     it until now that look like it (scores; members of their clusters included), with the
     incidents they are linked to. Read-only. 404 for an unknown ticket."""
-    ticket = (
-        Ticket.objects.select_related("organization", "requester").filter(pk=ticket_id).first()
-    )
+    ticket = Ticket.objects.select_related("organization", "requester").filter(pk=ticket_id).first()
     if ticket is None:
         raise NotFound(f"no ticket CL-{ticket_id}")
     found, cfg = _detect(ticket, until=max(now(), ticket.created_at))
@@ -431,9 +434,7 @@ def get_proposal(proposal_id: int) -> DetectionProposal:
 
 def incident_managers() -> list[User]:
     return list(
-        User.objects.filter(
-            groups__name=R.INCIDENT_MANAGER, is_active=True, kind=User.Kind.STAFF
-        )
+        User.objects.filter(groups__name=R.INCIDENT_MANAGER, is_active=True, kind=User.Kind.STAFF)
         .exclude(email="")
         .distinct()
         .order_by("id")
@@ -560,9 +561,7 @@ def _notify_managers(
 
 
 def _lock_proposal(proposal_id: int) -> DetectionProposal:
-    proposal = (
-        DetectionProposal.objects.select_for_update().filter(pk=proposal_id).first()
-    )
+    proposal = DetectionProposal.objects.select_for_update().filter(pk=proposal_id).first()
     if proposal is None:
         raise NotFound(f"no detection proposal {proposal_id}")
     return proposal
@@ -697,7 +696,9 @@ def link_cluster(
             return link_proposal(
                 proposal.pk, actor, incident_id=incident_id, title=title, severity=severity
             )
-    return link_proposal(proposal.pk, actor, incident_id=incident_id, title=title, severity=severity)
+    return link_proposal(
+        proposal.pk, actor, incident_id=incident_id, title=title, severity=severity
+    )
 
 
 def dismiss_proposal(proposal_id: int, actor: Any) -> DetectionProposal:

@@ -138,9 +138,7 @@ def similar_out(cluster: detection.Cluster) -> dict[str, Any]:
             for c in cluster.tickets
         ],
         "incidents": [incident_ref(i) for i in cluster.incidents],
-        "proposal": (
-            {"id": p.pk, "status": p.status, "incident_id": p.incident_id} if p else None
-        ),
+        "proposal": ({"id": p.pk, "status": p.status, "incident_id": p.incident_id} if p else None),
     }
 
 

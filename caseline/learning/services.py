@@ -519,8 +519,49 @@ def create_postmortem(
 # --- review meeting ------------------------------------------------------------------------
 
 
+def _review_ics(meeting: ReviewMeeting, pm: PostMortem, people: list[User]) -> str:
+    """The review's calendar invitation (``.ics``, METHOD:REQUEST, stable UID, SEQUENCE =
+    the meeting's) written to default storage; the outbox row attaches it by path."""
+    import hashlib
+    from email.utils import parseaddr
+
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from caseline.escalations import ics
+
+    owner = pm.authors.order_by("id").first()
+    if owner is not None and owner.email:
+        organizer = ics.Person(owner.email, str(owner))
+    else:
+        name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+        organizer = ics.Person(address, name or "Caseline")
+    data = ics.build(
+        ics.Invite(
+            uid=f"postmortem-review-{meeting.pk}@caseline",
+            sequence=meeting.sequence,
+            summary=f"[{pm.reference}] Post-mortem review: {pm.title}",
+            description=f"Review of {pm.reference}. Due by {meeting.latest_at:%Y-%m-%d %H:%M} UTC.",
+            location=meeting.location,
+            starts_at=meeting.scheduled_at,
+            ends_at=meeting.scheduled_at + timedelta(minutes=meeting.duration_minutes),
+            organizer=organizer,
+            attendees=tuple(ics.Person(u.email, str(u)) for u in people),
+            stamp=now(),
+        ),
+        ics.REQUEST,
+    )
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    name = f"learning/reviews/{meeting.pk}/s{meeting.sequence}-{digest}.ics"
+    if default_storage.exists(name) and default_storage.size(name) == len(data):
+        return name
+    return default_storage.save(name, ContentFile(data))
+
+
 def _review_emails(meeting: ReviewMeeting, pm: PostMortem, what: str, tz: str) -> None:
-    to = sorted({u.email for u in meeting.attendees.all() if u.email})
+    people = [u for u in meeting.attendees.order_by("id") if u.email]
+    to = sorted({u.email for u in people})
     if not to:
         return
     start = meeting.scheduled_at
@@ -535,6 +576,16 @@ def _review_emails(meeting: ReviewMeeting, pm: PostMortem, what: str, tz: str) -
     if meeting.move_reason and what != "invitation":
         lines.append(f"Why it moved: {meeting.move_reason}")
     lines.append(f"Post-mortem: /postmortems/{pm.pk}/")
+    attachments = None
+    if what in ("invitation", "update"):
+        lines += ["", "The calendar invitation is attached (invite.ics)."]
+        attachments = [
+            {
+                "filename": "invite.ics",
+                "content_type": "text/calendar; method=REQUEST",
+                "path": _review_ics(meeting, pm, people),
+            }
+        ]
     enqueue_email(
         key=f"pm-review:{meeting.pk}:{meeting.sequence}:{what}",
         to=to,
@@ -542,6 +593,7 @@ def _review_emails(meeting: ReviewMeeting, pm: PostMortem, what: str, tz: str) -
         text="\n".join(lines) + "\n",
         subject_type="postmortem",
         subject_id=pm.pk,
+        attachments=attachments,
     )
 
 

@@ -513,9 +513,7 @@ class Detector:
 
     # ------------------------------------------------------------------ stream
 
-    def add(
-        self, key: int, org: str, opened_at: datetime, subject: str, body: str
-    ) -> None:
+    def add(self, key: int, org: str, opened_at: datetime, subject: str, body: str) -> None:
         self._fault[key] = is_fault_report(subject, body)
         self.index.add(key, org, opened_at, subject, body)
 

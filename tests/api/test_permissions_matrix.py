@@ -599,6 +599,7 @@ from tests.escalations.handoffs_matrix import BUILDERS as _HANDOFF_BUILDERS  # n
 from tests.eta.matrix import BUILDERS as _ETA_BUILDERS  # noqa: E402
 from tests.incidents.detection_matrix import BUILDERS as _DETECTION_BUILDERS  # noqa: E402
 from tests.incidents.matrix import BUILDERS as _INCIDENT_BUILDERS  # noqa: E402
+from tests.incidents.broadcasts_matrix import BUILDERS as _BROADCAST_BUILDERS  # noqa: E402
 from tests.learning.matrix import BUILDERS as _LEARNING_BUILDERS  # noqa: E402
 from tests.mail.matrix import BUILDERS as _MAIL_BUILDERS  # noqa: E402
 from tests.oncall.matrix import BUILDERS as _ONCALL_BUILDERS  # noqa: E402
@@ -609,6 +610,7 @@ BUILDERS.update(_ONCALL_BUILDERS)
 BUILDERS.update(_ETA_BUILDERS)
 BUILDERS.update(_ESCALATION_BUILDERS)
 BUILDERS.update(_INCIDENT_BUILDERS)
+BUILDERS.update(_BROADCAST_BUILDERS)
 BUILDERS.update(_LEARNING_BUILDERS)
 BUILDERS.update(_HANDOFF_BUILDERS)
 BUILDERS.update(_SLA_BUILDERS)

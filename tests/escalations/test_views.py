@@ -465,3 +465,36 @@ def test_list_query_count_does_not_grow_with_rows(world):
         services.set_cadence(esc.pk, world.em, kind="internal_sync", every_seconds=3600)
     assert count() == one
     print(f"escalation list: {one} queries for 1 row and for 5 rows")
+
+
+def test_edit_the_escalation_and_link_tickets(world, esc):
+    c = client_for(world.em)
+    r = c.post(
+        f"/escalations/{esc.pk}/edit",
+        {"title": "", "severity": "2", "owner_id": str(world.em.pk), "business_impact": "x"},
+        **HX,
+    )
+    assert r.status_code == 422 and 'data-error="edit"' in html(r)
+    r = c.post(f"/escalations/{esc.pk}/edit", {"owner_id": str(world.agent.pk)}, **HX)
+    assert r.status_code == 422 and 'data-field="owner_id"' in html(r)
+    esc.refresh_from_db()
+    assert esc.owner == world.em and esc.severity == 1
+    r = c.post(
+        f"/escalations/{esc.pk}/edit",
+        {"title": "Acme orders down", "severity": "2", "owner_id": str(world.em2.pk),
+         "business_impact": "No orders since 09:00"},
+        **HX,
+    )  # fmt: skip
+    assert r.status_code == 200 and "Acme orders down" in html(r)
+    esc.refresh_from_db()
+    assert (esc.title, esc.severity, esc.owner) == ("Acme orders down", 2, world.em2)
+    second, foreign = world.ticket(), world.ticket(org=world.other_org)
+    r = c.post(f"/escalations/{esc.pk}/tickets", {"tickets": f"CL-{foreign.pk}"}, **HX)
+    assert r.status_code == 422 and 'data-error="link"' in html(r)
+    r = c.post(f"/escalations/{esc.pk}/tickets", {"tickets": f"CL-{second.pk}"}, **HX)
+    assert r.status_code == 200 and f"CL-{second.pk}" in html(r)
+    assert esc.tickets.count() == 2
+    assert (
+        client_for(world.agent).post(f"/escalations/{esc.pk}/edit", {"title": "x"}).status_code
+        == 403
+    )

@@ -17,12 +17,21 @@ from caseline.notify.models import OutboxMessage
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 SSO = [
-    ("SSO login failing with Okta", "None of our users can log in via Okta since 8am. "
-     "SAML response validation failed: InResponseTo mismatch."),
-    ("Can't log in - SAML error", "Getting SAML response validation failed when logging in "
-     "through Okta. Started this morning."),
-    ("SSO-Anmeldung schlägt fehl", "Seit heute Morgen schlägt die Anmeldung über SSO (Okta) "
-     "fehl: SAML response validation failed: InResponseTo mismatch."),
+    (
+        "SSO login failing with Okta",
+        "None of our users can log in via Okta since 8am. "
+        "SAML response validation failed: InResponseTo mismatch.",
+    ),
+    (
+        "Can't log in - SAML error",
+        "Getting SAML response validation failed when logging in "
+        "through Okta. Started this morning.",
+    ),
+    (
+        "SSO-Anmeldung schlägt fehl",
+        "Seit heute Morgen schlägt die Anmeldung über SSO (Okta) "
+        "fehl: SAML response validation failed: InResponseTo mismatch.",
+    ),
 ]
 
 
@@ -45,9 +54,7 @@ def w(db, make_staff, clock, django_capture_on_commit_callbacks):
 
     w = W()
     w.orgs = [Organization.objects.create(name=f"Org {c}", include_sc=False) for c in "ABCD"]
-    w.contacts = [
-        Contact.objects.create(name=f"Person {o.name}", organization=o) for o in w.orgs
-    ]
+    w.contacts = [Contact.objects.create(name=f"Person {o.name}", organization=o) for o in w.orgs]
     w.im = make_staff(roles.INCIDENT_MANAGER, email="im@caseline.test")
     w.agent = make_staff(roles.SE, email="agent@caseline.test")
     w.exec = make_staff(roles.EXECUTIVE, email="exec@caseline.test")
@@ -188,7 +195,10 @@ def test_customers_cannot_read_similar(w, api_client):
 
     t1 = w.ticket(0, *SSO[0])
     cust = User.objects.create_user(
-        username="c@org.test", email="c@org.test", password="pw-123-xyz", kind=User.Kind.CUSTOMER,
+        username="c@org.test",
+        email="c@org.test",
+        password="pw-123-xyz",
+        kind=User.Kind.CUSTOMER,
         contact=w.contacts[0],
     )
     resp = api_client(cust).get(f"/api/v1/tickets/{t1.pk}/similar")
@@ -263,14 +273,23 @@ def test_dismiss_and_permissions(w, api_client):
     t2 = w.ticket(1, *SSO[1], minutes=5)
     p = DetectionProposal.objects.get(ticket=t2)
     url = f"/api/v1/detection-proposals/{p.pk}"
-    assert api_client(w.exec).post(url + "/dismiss", content_type="application/json").status_code == 403
-    assert api_client(w.exec).post(url + "/link", data={}, content_type="application/json").status_code == 403
+    assert (
+        api_client(w.exec).post(url + "/dismiss", content_type="application/json").status_code
+        == 403
+    )
+    assert (
+        api_client(w.exec).post(url + "/link", data={}, content_type="application/json").status_code
+        == 403
+    )
     assert api_client(w.exec).get(url).status_code == 200
     listing = api_client(w.exec).get("/api/v1/detection-proposals").json()
     assert [r["id"] for r in listing["results"]] == [p.pk]
     resp = api_client(w.agent).post(url + "/dismiss", content_type="application/json")
     assert resp.status_code == 200 and resp.json()["status"] == "dismissed"
-    assert api_client(w.agent).post(url + "/dismiss", content_type="application/json").status_code == 409
+    assert (
+        api_client(w.agent).post(url + "/dismiss", content_type="application/json").status_code
+        == 409
+    )
     assert api_client(w.agent).get("/api/v1/detection-proposals").json()["results"] == []
     assert api_client(w.agent).get("/api/v1/detection-proposals/999999").status_code == 404
 
@@ -315,7 +334,12 @@ def test_panel_without_cluster(w, client):
 def test_proposals_page_link_and_dismiss(w, client):
     w.ticket(0, *SSO[0])
     t2 = w.ticket(1, *SSO[1], minutes=5)
-    w.ticket(3, "Backup jobs failing - vault unreachable", "All backups failed: vault unreachable.", minutes=6)
+    w.ticket(
+        3,
+        "Backup jobs failing - vault unreachable",
+        "All backups failed: vault unreachable.",
+        minutes=6,
+    )
     t4 = w.ticket(2, "nightly backup failed", "Error: vault endpoint unreachable.", minutes=7)
     p_sso = DetectionProposal.objects.get(ticket=t2)
     p_backup = DetectionProposal.objects.get(ticket=t4)

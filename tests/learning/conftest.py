@@ -11,8 +11,10 @@ T0 = datetime(2026, 11, 25, 20, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def frozen(tmp_path, monkeypatch):
+def frozen(tmp_path, monkeypatch, settings):
     from caseline.sla import calendars
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # the invitations' .ics files
 
     monkeypatch.setenv(timesource.ENV_VAR, str(tmp_path / "time.json"))
     timesource.set_time(T0)

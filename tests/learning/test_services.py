@@ -50,6 +50,14 @@ def test_resolving_an_escalation_creates_the_postmortem_and_schedules_its_review
     invite = _emails(f"pm-review:{review.pk}:0:invitation")
     assert len(invite) == 1 and invite[0].payload["to"] == ["em@caseline.test"]
     assert "Thu 03 Dec 2026 10:00 EST" in invite[0].payload["subject"]
+    from django.core.files.storage import default_storage
+
+    (attachment,) = invite[0].payload["attachments"]
+    assert attachment["filename"] == "invite.ics"
+    with default_storage.open(attachment["path"]) as fh:
+        ics = fh.read().decode()
+    assert "METHOD:REQUEST" in ics and f"UID:postmortem-review-{review.pk}@caseline" in ics
+    assert "DTSTART:20261203T150000Z" in ics and "SEQUENCE:0" in ics
     reminder = Timer.objects.get(key=f"pm-review:{review.pk}:0:reminder")
     assert reminder.kind == services.REVIEW_REMINDER_KIND
     assert reminder.due_at == review.scheduled_at - timedelta(hours=24)
@@ -149,7 +157,11 @@ def test_move_review_within_limit_and_beyond_with_reason(world):
     assert review.scheduled_at == earlier and review.sequence == 1
     assert Timer.objects.get(key=f"pm-review:{review.pk}:0:reminder").cancelled_at is not None
     assert Timer.objects.filter(key=f"pm-review:{review.pk}:1:reminder", cancelled_at=None).exists()
-    assert len(_emails(f"pm-review:{review.pk}:1:update")) == 1
+    (update,) = _emails(f"pm-review:{review.pk}:1:update")
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(update.payload["attachments"][0]["path"]) as fh:
+        assert "SEQUENCE:1" in fh.read().decode()
 
     later = review.latest_at + timedelta(days=3)
     with pytest.raises(ValidationFailed) as err:

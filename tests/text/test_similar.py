@@ -150,3 +150,29 @@ def test_index_invariants(ops, query):
     # expiring everything empties the index
     idx.expire(T0 + timedelta(days=10))
     assert len(idx) == 0 and idx.vocabulary_size() == 0
+
+
+def test_add_many_indexes_like_add():
+    rows = [
+        (1, "a", T0, "Replication paused", "control plane unavailable"),
+        (2, "b", T0, "Invoice paid twice", "card charged twice"),
+        (3, "c", T0 + timedelta(minutes=1), "replication stopped", "control plane error"),
+    ]
+    one, many = _index(), _index()
+    for row in rows:
+        one.add(*row)
+    assert many.add_many(rows) == 3
+    assert sorted(one.keys()) == sorted(many.keys())
+    for term in ("replic", "invoic", "contro"):
+        assert one.df(term) == many.df(term)
+    q = ("replication paused", "control plane unavailable")
+    assert [m.key for m in one.query(*q)] == [m.key for m in many.query(*q)]
+
+
+def test_corpus_stopwords_are_skipped_in_big_indexes():
+    idx = SimilarityIndex(window=timedelta(hours=24), max_df=0.5, max_df_floor=2)
+    for key in range(1, 7):
+        idx.add(key, "a", T0, "common words", f"unique{key}")
+    # "common" is in every document (> 50 %): a query of it alone finds nothing
+    assert idx.query("common", "") == []
+    assert [m.key for m in idx.query("unique3", "")] == [3]

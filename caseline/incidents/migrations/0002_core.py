@@ -1,10 +1,11 @@
 # Owned by: incident roles, tasks, timeline, ownership, paging (caseline/incidents/services.py).
 # Operations for this part's own models only.
 
-import caseline.timesource
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+import caseline.timesource
 
 
 class Migration(migrations.Migration):
