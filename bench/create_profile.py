@@ -81,6 +81,7 @@ def main() -> None:
         action="store_true",
         help="cProfile with the process CPU clock (steadier than wall time on a loaded machine)",
     )
+    parser.add_argument("--dump", help="write the cProfile stats to this file (pstats)")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="create-profile-")
@@ -231,6 +232,8 @@ def main() -> None:
         import pstats
 
         stats = pstats.Stats(prof)
+        if args.dump:
+            stats.dump_stats(args.dump)
         stats.sort_stats("cumulative").print_stats(r"caseline/", 40)
         stats.sort_stats("tottime").print_stats(25)
 

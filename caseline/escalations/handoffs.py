@@ -502,6 +502,9 @@ def _open_for_shift_end(region: Region, shift_end: datetime, *, key: str = "") -
                 suggested=suggested,
             )
         )
+    if not new and done:
+        # A replay of a shift end already handled (a second clock, a re-run): nothing to add.
+        return {"shift_end_at": shift_end, "to_region": to_region.code, "created": []}
     created = Handoff.objects.bulk_create(new)
     for h in created:
         _created(h, None, at, note_timer=False)
@@ -515,6 +518,8 @@ def _open_for_shift_end(region: Region, shift_end: datetime, *, key: str = "") -
             payload={"shift_end": shift_end.astimezone(UTC).isoformat()},
         )
     # One email per giver listing what they must hand over.
+    from caseline.notify.services import enqueue_email
+
     by_giver: dict[int, list[Handoff]] = {}
     for h in created:
         by_giver.setdefault(h.from_user_id, []).append(h)
@@ -525,13 +530,17 @@ def _open_for_shift_end(region: Region, shift_end: datetime, *, key: str = "") -
             + (f" (suggested receiver: {h.suggested_receiver})" if h.suggested_receiver else "")
             for h in items
         )
-        _email(
-            items[0],
-            f"{key or _shift_key(region, shift_end)}:giver:{uid}",
-            [giver],
-            f"Hand-off to {to_region.code}: {len(items)} item(s) at your shift end",
-            f"Your {region.code} shift ended at {shift_end:%Y-%m-%d %H:%M} UTC. Write a hand-off "
-            f"note and name a receiver in {to_region.code} for:\n\n{lines}\n\n"
+        if not (giver.is_active and giver.email):
+            continue
+        enqueue_email(
+            key=f"{key or _shift_key(region, shift_end)}:giver:{uid}",
+            to=[giver.email],
+            subject=f"[{region.code}] Hand-off to {to_region.code}: {len(items)} item(s) at "
+            "your shift end",
+            subject_type="region",
+            subject_id=region.pk,
+            text=f"Your {region.code} shift ended at {shift_end:%Y-%m-%d %H:%M} UTC. Write a "
+            f"hand-off note and name a receiver in {to_region.code} for:\n\n{lines}\n\n"
             f"Without a note within {note_minutes()} minutes the hand-off goes to your "
             "manager.\n",
         )

@@ -374,6 +374,7 @@ def record_update(request: HttpRequest, escalation_id: int) -> HttpResponse:
             kind=p.get("kind", ""),
             text=p.get("text", ""),
             send=p.get("send") == "1",
+            via=p.get("via", "stakeholders"),
         ),
     )
 

@@ -858,8 +858,9 @@ def connect() -> None:
     from caseline.events import subscribe
     from caseline.web import panels
 
-    from . import statuspage
+    from . import broadcasts_admin, statuspage
 
+    broadcasts_admin.register()
     subscribe("incident.declared", on_incident_declared)
     subscribe("incident.status_changed", on_incident_status_changed)
     subscribe("incident.status_changed", statuspage.on_incident_changed)

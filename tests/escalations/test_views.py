@@ -288,6 +288,24 @@ def test_cadence_set_record_update_and_missed_shown(world, esc):
     )
     assert r.status_code == 200 and "Fix deployed to staging" in html(r)
     assert CadenceEntry.objects.filter(kind="done").count() == 1
+    # through the linked ticket's thread: a public staff reply on the ticket
+    from caseline.tickets.models import Message
+
+    r = c.post(
+        f"/escalations/{esc.pk}/updates",
+        {
+            "kind": "customer_update",
+            "text": "Rolled out to all regions",
+            "send": "1",
+            "via": "tickets",
+        },
+        **HX,
+    )
+    assert r.status_code == 200
+    (ticket_id,) = esc.tickets.values_list("pk", flat=True)
+    reply = Message.objects.filter(ticket_id=ticket_id, kind="public").latest("id")
+    assert "Rolled out to all regions" in reply.body_text and reply.author_user_id == world.em.pk
+    assert "Next update by" in reply.body_text
 
 
 def test_commitments_add_edit_and_slip_with_notice(world, esc):
