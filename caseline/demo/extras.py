@@ -43,6 +43,9 @@ def seed_extras(report: Any, users: dict[str, User]) -> None:
     from caseline.demo.incidents import seed_incidents
 
     seed_incidents(report, users)
+    from caseline.demo.learning import seed_learning
+
+    seed_learning(report, users)
     from caseline.demo.broadcasts import seed_broadcasts
 
     seed_broadcasts(report, users)

@@ -259,3 +259,31 @@ def test_invalid_email_raises_validation_failed(world):
         with pytest.raises(ValidationFailed):
             statuspage.subscribe(bad)
     assert not StatusSubscriber.objects.exists()
+
+
+def test_admin_saves_components_and_chat_webhooks_through_the_services(
+    world, make_staff, client, settings
+):
+    from caseline.incidents.models import ChatWebhook
+
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    admin_user = make_staff(email="root@caseline.test", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    resp = client.post(
+        "/admin/incidents/statuscomponent/add/",
+        {"name": "Search", "group": "Platform", "description": "", "position": 3},
+    )
+    assert resp.status_code == 302, resp.content[:500]
+    comp = StatusComponent.objects.get(name="Search")
+    assert AuditEvent.objects.filter(type="status_component.changed", subject_id=comp.pk).exists()
+    resp = client.post(
+        "/admin/incidents/chatwebhook/add/",
+        {"name": "#ops", "url": "http://127.0.0.1:9/hook", "active": "on"},
+    )
+    assert resp.status_code == 200 and not ChatWebhook.objects.exists()  # SSRF guard
+    resp = client.post(
+        "/admin/incidents/chatwebhook/add/",
+        {"name": "#ops", "url": "https://chat.example.com/hook", "active": "on"},
+    )
+    assert resp.status_code == 302
+    assert ChatWebhook.objects.get().webhook.event_types == []
