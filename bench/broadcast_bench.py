@@ -205,7 +205,7 @@ def child(args) -> None:
             profile.disable()
             pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
         expected_mails = b.ticket_count
-        deadline = t0 + (600 if args.workers else 0)
+        deadline = time.perf_counter() + (600 if args.workers else 0)
         while time.perf_counter() < deadline:
             if sink.count >= expected_mails and counter["ok"] >= len(hooks):
                 break

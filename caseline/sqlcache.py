@@ -42,9 +42,17 @@ class Prepared:
     def params(self, values: dict[str, Any]) -> list[Any]:
         return [values[v] if var else v for var, v in self.slots]
 
-    def rows(self, values: dict[str, Any]) -> list[tuple]:
-        """The rows (tuples in ``names`` order) for the placeholder ``values``."""
+    def rows(self, values: dict[str, Any], *, server_prepared: bool = False) -> list[tuple]:
+        """The rows (tuples in ``names`` order) for the placeholder ``values``.
+
+        ``server_prepared`` (PostgreSQL; ignored elsewhere): run the SQL as a server-side
+        prepared statement of the connection (parsed and planned once, then its generic
+        plan). Only for SQL whose generic plan is as good as a custom one (primary-key
+        look-ups, say): PostgreSQL cannot see parameter values in a generic plan."""
         connection = connections[self.alias]
+        if server_prepared and connection.vendor == "postgresql":
+            rows = _run_prepared(connection, self.sql, self.params(values))
+            return self._convert(connection, rows)
         with connection.cursor() as cursor:
             # The SQLite shortcut skips Django's cursor wrapper, so only when no one is
             # counting queries (DEBUG, CaptureQueriesContext): budgets must see these.
@@ -57,6 +65,9 @@ class Prepared:
             else:
                 cursor.execute(self.sql, self.params(values))
                 rows = cursor.fetchall()
+        return self._convert(connection, rows)
+
+    def _convert(self, connection: Any, rows: list[tuple]) -> list[tuple]:
         if self.converters and rows:
             out = []
             for row in rows:
@@ -70,9 +81,46 @@ class Prepared:
             return out
         return rows
 
-    def dicts(self, values: dict[str, Any]) -> list[dict[str, Any]]:
+    def dicts(
+        self, values: dict[str, Any], *, server_prepared: bool = False
+    ) -> list[dict[str, Any]]:
         names = self.names
-        return [dict(zip(names, row, strict=True)) for row in self.rows(values)]
+        rows = self.rows(values, server_prepared=server_prepared)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+# A prepare threshold no query reaches by repetition: only ``prepare=True`` prepares.
+_EXPLICIT_ONLY = 1 << 30
+
+
+def _run_prepared(connection: Any, sql: str, params: list[Any]) -> list[tuple]:
+    """``sql`` as a server-side prepared statement on Django's psycopg connection.
+
+    Django's cursors bind parameters client-side (psycopg's ``ClientCursor``, which never
+    prepares); this uses a server-binding cursor on the same connection (same
+    transaction) with ``prepare=True``. psycopg keeps the statement per connection (at
+    most ``prepared_max``) and prepares it again after a rollback or a reconnection.
+    Django's ``prepare_threshold=None`` is lifted to a threshold never reached, so
+    nothing else gets prepared. Logged like Django's own cursors when queries are logged
+    (DEBUG, ``CaptureQueriesContext``)."""
+    import time
+
+    import psycopg
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _EXPLICIT_ONLY
+    start = time.monotonic()
+    with connection.wrap_database_errors:
+        with psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            rows = cursor.fetchall()
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {"sql": sql, "time": f"{time.monotonic() - start:.3f}"}
+        )
+    return rows
 
 
 def _compile(qs: QuerySet) -> tuple[str, tuple, Any]:

@@ -743,7 +743,8 @@ def contact_by_email(address: str) -> Contact | None:
     row = (
         ContactEmail.objects.annotate(lower=Lower("email"))
         .filter(lower=address.lower())
-        .select_related("contact__organization")  # callers open tickets for it
+        # callers open tickets for it (and add the organization's SC as follower)
+        .select_related("contact__organization__sales_consultant")
         .first()
     )
     return resolve_merged(row.contact) if row else None

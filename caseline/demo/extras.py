@@ -40,9 +40,15 @@ def seed_extras(report: Any, users: dict[str, User]) -> None:
 
     seed_calls(report, users)
     seed_summaries(report, users)
+    from caseline.demo.esc_handoffs import seed_handoffs
+
+    seed_handoffs(report, users)
     from caseline.demo.incidents import seed_incidents
 
     seed_incidents(report, users)
+    from caseline.demo.detection import seed_detection
+
+    seed_detection(report, users)
     from caseline.demo.learning import seed_learning
 
     seed_learning(report, users)

@@ -25,6 +25,7 @@ from caseline.accounts.models import Contact, User
 from caseline.errors import DomainError, ValidationFailed
 from caseline.timesource import now
 from caseline.web.auth import staff_required
+from caseline.web.formparse import local_datetime as _local
 
 from . import calls
 from .models import ActionItem, Call, Escalation
@@ -34,22 +35,6 @@ MANAGE = "accounts.manage_escalations"
 
 
 # --- parsing --------------------------------------------------------------------------------
-
-
-def _local(raw: str | None, field: str) -> datetime | None:
-    """A ``datetime-local`` value (the viewer's zone) or ISO 8601 with an offset."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationFailed(
-            "the date is not valid", fields={field: "a date and time, e.g. 2026-03-02T15:00"}
-        ) from None
-    if value.tzinfo is None:
-        value = timezone.make_aware(value, timezone.get_current_timezone())
-    return value
 
 
 def _int(raw: str | None) -> int | None:

@@ -34,7 +34,7 @@ def list_escalations(
 ) -> QuerySet[Escalation]:
     """Escalations matching the filters (``status`` may be ``live`` = open, active or
     monitoring, or a comma list; ``owner`` an id or ``none``)."""
-    qs = Escalation.objects.select_related("organization", "owner", "type")
+    qs = Escalation.objects.select_related("organization", "owner", "acting_owner", "type")
     if status:
         wanted = ["open", "active", "monitoring"] if status == "live" else status.split(",")
         bad = [s for s in wanted if s not in STATUSES]
@@ -61,7 +61,9 @@ def list_escalations(
 
 def get_escalation(escalation_id: int) -> Escalation:
     esc = (
-        Escalation.objects.select_related("organization", "owner", "type", "opened_by")
+        Escalation.objects.select_related(
+            "organization", "owner", "acting_owner", "type", "opened_by"
+        )
         .prefetch_related(
             "tickets",
             Prefetch("steps", queryset=ChecklistStep.objects.select_related("done_by")),
@@ -300,9 +302,9 @@ def list_filter_options() -> dict[str, Any]:
 
 def staff_choices(limit: int = 500) -> list[User]:
     return list(
-        User.objects.filter(kind=User.Kind.STAFF, is_active=True).order_by(
-            "display_name", "email"
-        )[:limit]
+        User.objects.filter(kind=User.Kind.STAFF, is_active=True).order_by("display_name", "email")[
+            :limit
+        ]
     )
 
 

@@ -231,6 +231,11 @@ class EscalationSummary(Schema):
     status: str
     source: str
     owner: Person | None
+    acting_owner: Person | None = Field(
+        None, description="who holds it on this shift (the receiver of the last hand-off)"
+    )
+    next_steps: str = ""
+    risks: str = ""
     opened_at: datetime
     updated_at: datetime
 
@@ -410,6 +415,9 @@ def summary_out(e: Escalation) -> dict[str, Any]:
         "status": e.status,
         "source": e.source,
         "owner": person(e.owner),
+        "acting_owner": person(e.acting_owner),
+        "next_steps": e.next_steps,
+        "risks": e.risks,
         "opened_at": e.opened_at,
         "updated_at": e.updated_at,
     }

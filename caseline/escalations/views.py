@@ -18,8 +18,6 @@ Permissions: reading (list, room, panel) ``view_all_tickets``; the intake form
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages as flash
@@ -33,6 +31,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from caseline.errors import DomainError, NotFound, ValidationFailed
 from caseline.web import panels
 from caseline.web.auth import staff_required
+from caseline.web.formparse import form_id as _id
+from caseline.web.formparse import form_number as _number
+from caseline.web.formparse import local_datetime as _local_dt
+from caseline.web.formparse import ticket_ids as _ticket_ids
 
 from . import queries, services
 from .models import Cadence, Commitment, Stakeholder
@@ -75,53 +77,6 @@ def _err(form: str, exc: DomainError) -> dict[str, Any]:
 
 
 # --- parsing -------------------------------------------------------------------------------------
-
-
-def _id(raw: str | None) -> int | None:
-    """An id from a form: empty -> None, digits -> int, anything else -> 0 (no such row:
-    the service answers 422 naming the field)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    return int(raw) if raw.isdigit() else 0
-
-
-def _number(raw: str | None) -> Any:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else raw  # the service says why not
-
-
-def _local_dt(raw: str | None) -> Any:
-    """``datetime-local`` (the viewer's time zone) or ISO 8601 with an offset; anything
-    unparseable is passed on as text for the service to refuse (422 naming the field)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return raw
-    if value.tzinfo is None:
-        value = timezone.make_aware(value, timezone.get_current_timezone())
-    return value
-
-
-def _ticket_ids(raw: str | None) -> list[int]:
-    ids, bad = [], []
-    for token in re.split(r"[\s,;]+", (raw or "").strip()):
-        if not token:
-            continue
-        digits = token.upper().removeprefix("CL-")
-        if digits.isdigit():
-            ids.append(int(digits))
-        else:
-            bad.append(token)
-    if bad:
-        raise ValidationFailed(
-            "the request is not valid",
-            fields={"ticket_ids": f"ticket numbers like CL-12 or 12, not {', '.join(bad)}"},
-        )
-    return ids
 
 
 # --- the list ---------------------------------------------------------------------------------------

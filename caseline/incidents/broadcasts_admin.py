@@ -29,6 +29,7 @@ class _ServiceForm(forms.ModelForm):
 
 class ChatWebhookForm(_ServiceForm):
     check = staticmethod(broadcasts._clean_chat)
+    url = forms.URLField(max_length=500, assume_scheme="https")
 
     class Meta:
         model = ChatWebhook

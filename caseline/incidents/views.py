@@ -17,8 +17,6 @@ receiver) and a page (the paged person).
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages as flash
@@ -26,7 +24,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,6 +32,9 @@ from caseline.errors import DomainError, NotFound, ValidationFailed
 from caseline.tickets.models import Ticket
 from caseline.web import panels
 from caseline.web.auth import staff_required
+from caseline.web.formparse import form_id as _id
+from caseline.web.formparse import local_datetime as _local_dt
+from caseline.web.formparse import ticket_ids as _ticket_ids
 
 from . import queries, services
 from .models import Incident, IncidentRole, Page
@@ -42,41 +42,6 @@ from .models import Incident, IncidentRole, Page
 READ = "accounts.view_all_tickets"
 DECLARE = "accounts.declare_incident"
 MANAGE = "accounts.manage_incidents"
-
-
-def _id(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    return int(raw) if raw.isdigit() else 0
-
-
-def _local_dt(raw: str | None) -> Any:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return raw
-    if value.tzinfo is None:
-        value = timezone.make_aware(value, timezone.get_current_timezone())
-    return value
-
-
-def _ticket_ids(raw: str | None) -> list[int]:
-    ids, bad = [], []
-    for token in re.split(r"[\s,;]+", (raw or "").strip()):
-        if not token:
-            continue
-        digits = token.upper().removeprefix("CL-")
-        (ids.append(int(digits)) if digits.isdigit() else bad.append(token))
-    if bad:
-        raise ValidationFailed(
-            "the request is not valid",
-            fields={"ticket_ids": f"ticket numbers like CL-12 or 12, not {', '.join(bad)}"},
-        )
-    return ids
 
 
 def _why(exc: DomainError) -> str:

@@ -12,45 +12,25 @@ a flash message after the redirect back to the editor (nothing changed). Reading
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages as flash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from caseline.accounts.models import ProductArea, User
 from caseline.errors import DomainError
 from caseline.web.auth import staff_required
+from caseline.web.formparse import form_id as _id
+from caseline.web.formparse import local_datetime as _local_dt
 
 from . import queries, services
 from .models import PostMortem
 
 READ = "accounts.view_all_tickets"
 WRITE = "accounts.manage_postmortems"
-
-
-def _id(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    return int(raw) if raw.isdigit() else 0
-
-
-def _local_dt(raw: str | None) -> Any:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return raw
-    if value.tzinfo is None:
-        value = timezone.make_aware(value, timezone.get_current_timezone())
-    return value
 
 
 def _refused(request: HttpRequest, exc: DomainError) -> None:

@@ -4,6 +4,7 @@ the final schedule as segments."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.db.models import Prefetch, Q
 from caseline.accounts.models import Region, User
 from caseline.accounts.tokens import digest
 from caseline.errors import NotFound
+from caseline.tablestamp import Part, TableStamp
 from caseline.timesource import now
 
 from . import rota
@@ -160,38 +162,87 @@ def is_on_shift(user: User | int, at: datetime | None = None) -> bool:
     return False
 
 
+def _rota_index(params) -> tuple[tuple[tuple[rota.ScheduleSpec, frozenset[int]], ...], dict]:
+    """Every active schedule as a spec with its overrides ending after ``params[0]``, and
+    user id -> the schedules whose layers or overrides name that user (the cache of
+    :func:`on_shift_filter`; read through the ORM as before the cache)."""
+    after = params[0]
+    schedules = Schedule.objects.filter(active=True).order_by("id")
+    specs = _specs(schedules, after, datetime.max.replace(tzinfo=UTC))
+    out = []
+    index: dict[int, list[int]] = {}
+    for i, (_s, spec) in enumerate(specs):
+        members = frozenset(uid for layer in spec.layers for uid in layer.members)
+        out.append((spec, members))
+        for uid in members | {o.user_id for o in spec.overrides}:
+            index.setdefault(uid, []).append(i)
+    return tuple(out), {uid: tuple(v) for uid, v in index.items()}
+
+
+# The rotas as on_shift_filter needs them, cached per process and checked against the
+# rows at every call (caseline.tablestamp): active schedules, all layers and members, the
+# overrides that have not ended. Any change (services, admin, another process) is seen at
+# the next call; an override that ends changes the rows too.
+_ROTAS = TableStamp(
+    [
+        Part(Schedule, '"active"', exclude=("description", "feed_secret_hash", "updated_at")),
+        Part(Layer, exclude=("created_at",)),
+        Part(LayerMember),
+        Part(Override, '"end" > %s', exclude=("reason", "created_by", "created_at")),
+    ],
+    _rota_index,
+)
+
+
 def on_shift_filter(users: list[User], at: datetime) -> list[User]:
     """The ``users`` who may take work at ``at``, order kept (auto-assignment's filter):
     on duty on a rota; otherwise, when their region names a shift calendar, inside its
     open hours; otherwise, when they are on some rota, not now; people with no shift
     information at all (no rota, no calendar) are always available.
 
-    Bulk: one query for the rotas, the region calendars cached by the SLA engine."""
+    The rotas come from a per-process cache checked against the rows at every call (one
+    statement); the regions from the users when loaded with them (auto-assignment's
+    candidates are), else one query; the calendars from the SLA engine's cache."""
     if not users:
         return users
     at = _at(at)
-    ids = [u.pk for u in users]
-    schedules = Schedule.objects.filter(active=True).filter(
-        Q(layers__memberships__user_id__in=ids) | Q(overrides__user_id__in=ids)
-    )
-    specs = _specs(Schedule.objects.filter(pk__in=schedules.values("pk")), at, at)
+    specs, index = _ROTAS.get([at])
+    relevant: set[int] = set()
+    for u in users:
+        relevant.update(index.get(u.pk, ()))
     on_duty_now: set[int] = set()
     on_a_rota: set[int] = set()
-    for _s, spec in specs:
+    for i in sorted(relevant):
+        spec, members = specs[i]
+        # overrides in force: started before ``at``, ending after it
+        current = tuple(o for o in spec.overrides if o.start < at < o.end)
+        if current != spec.overrides:
+            spec = replace(spec, overrides=current)
         on_duty_now.update(rota.who_at(spec, at)[0])
-        for layer in spec.layers:
-            on_a_rota.update(layer.members)
-    region_ids = {u.region_id for u in users if u.region_id}
-    calendars = dict(Region.objects.filter(pk__in=region_ids).values_list("pk", "shift_calendar"))
+        on_a_rota.update(members)
+    region_field = User.region
+    if all(region_field.is_cached(u) for u in users):
+        calendars = {
+            u.region_id: u.region.shift_calendar for u in users if u.region_id is not None
+        }
+    else:
+        region_ids = {u.region_id for u in users if u.region_id}
+        calendars = dict(
+            Region.objects.filter(pk__in=region_ids).values_list("pk", "shift_calendar")
+        )
+    opened: dict[str, bool | None] = {}
     kept = []
     for u in users:
         if u.pk in on_duty_now:
             kept.append(u)
             continue
         name = calendars.get(u.region_id) or ""
-        calendar = shift_calendar(name) if name else None
-        if calendar is not None:
-            if calendar_open(calendar, at):
+        if name and name not in opened:
+            calendar = shift_calendar(name)
+            opened[name] = None if calendar is None else calendar_open(calendar, at)
+        is_open = opened.get(name) if name else None
+        if is_open is not None:
+            if is_open:
                 kept.append(u)
         elif u.pk not in on_a_rota:
             kept.append(u)

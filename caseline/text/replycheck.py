@@ -92,6 +92,8 @@ class AskResult:
     addressed: bool
     score: float
     evidence: str
+    #: semantic path only: cosine of the ask and the draft's best passage (its new words)
+    similarity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class ReplyCheck:
     has_closing: bool
     threshold: float = DEFAULT_THRESHOLD
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: which matcher judged the asks: "lexical" here, "semantic" from replycheck_semantic
+    method: str = "lexical"
 
     @property
     def unanswered(self) -> tuple[Ask, ...]:

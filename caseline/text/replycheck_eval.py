@@ -83,9 +83,28 @@ class Scores:
         return self.other_correct / self.other_total if self.other_total else 1.0
 
 
-def check_case(case: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD) -> ReplyCheck:
+def check_case(
+    case: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD, method: str = "lexical"
+) -> ReplyCheck:
+    """One case through the checker; ``method`` as in replycheck_semantic (lexical by
+    default, so the figures do not depend on what is installed)."""
     style = case.get("style") or {}
     eta = case.get("eta")
+    if method != "lexical":
+        from caseline.text.replycheck_semantic import check_reply as check_with
+
+        return check_with(
+            case["messages"],
+            case["draft"],
+            keep_open=bool(case.get("keep_open", True)),
+            eta=datetime.fromisoformat(eta.replace("Z", "+00:00")) if eta else None,
+            style=ReplyStyle(
+                greeting_required=bool(style.get("greeting")),
+                closing_required=bool(style.get("closing")),
+            ),
+            threshold=threshold,
+            method=method,
+        )
     return check_reply(
         case["messages"],
         case["draft"],
@@ -99,8 +118,10 @@ def check_case(case: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD) ->
     )
 
 
-def run_case(case: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD) -> CaseResult:
-    check = check_case(case, threshold)
+def run_case(
+    case: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD, method: str = "lexical"
+) -> CaseResult:
+    check = check_case(case, threshold, method)
     gold = [(_norm(a["key"]), bool(a["answered"])) for a in case["asks"]]
     flagged = [_norm(r.ask.text) for r in check.asks if not r.addressed]
     extracted = [_norm(r.ask.text) for r in check.asks]
@@ -140,11 +161,15 @@ def evaluate(
     cases: Iterable[Mapping[str, Any]],
     threshold: float = DEFAULT_THRESHOLD,
     split: str | Sequence[str] | None = None,
+    method: str = "lexical",
 ) -> Scores:
-    """Precision/recall of "unanswered question" over ``cases`` (optionally one split)."""
+    """Precision/recall of "unanswered question" over ``cases`` (optionally one split or
+    several), judged by the ``lexical`` or ``semantic``/``auto`` matcher."""
     splits = (split,) if isinstance(split, str) else split
     results = tuple(
-        run_case(c, threshold) for c in cases if splits is None or c.get("split") in splits
+        run_case(c, threshold, method)
+        for c in cases
+        if splits is None or c.get("split") in splits
     )
     if not results:
         # Precision and recall of nothing would read 1.0: a misspelt split must not pass.

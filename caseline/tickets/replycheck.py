@@ -6,14 +6,21 @@ the same. docs/reply-checker.md."""
 
 from __future__ import annotations
 
+import logging
+import os
 from datetime import datetime
 from typing import Any
 
-from caseline.text.replycheck import ReplyCheck, ReplyStyle, check_reply
+from django.conf import settings
+
+from caseline.text.replycheck import ReplyCheck, ReplyStyle
+from caseline.text.replycheck_semantic import METHODS, check_reply
 
 from . import queries
 from .models import Ticket
 from .states import Status
+
+log = logging.getLogger(__name__)
 
 #: Statuses after which a reply leaves the ticket open, so it should promise a time
 #: (pending = waiting on the customer: no ETA owed).
@@ -31,6 +38,22 @@ def team_reply_style(ticket: Ticket) -> ReplyStyle:
     )
 
 
+def reply_check_method() -> str:
+    """``settings.REPLYCHECK_METHOD`` (environment ``REPLYCHECK_METHOD``): ``auto``
+    (default: the semantic matcher when the ``[semantic]`` extra is installed, else
+    lexical), ``lexical`` or ``semantic`` (falls back to lexical without the extra)."""
+    method = str(
+        getattr(settings, "REPLYCHECK_METHOD", None)
+        or os.environ.get("REPLYCHECK_METHOD")
+        or "auto"
+    ).lower()
+    if method not in METHODS:
+        # advice must never fail because of a typo in the configuration
+        log.warning("REPLYCHECK_METHOD=%r is not one of %s; using auto", method, METHODS)
+        return "auto"
+    return method
+
+
 def check_ticket_draft(
     ticket: Ticket,
     draft: str,
@@ -45,7 +68,12 @@ def check_ticket_draft(
     stays_open = ticket.status in STAYS_OPEN if keep_open is None else keep_open
     style = team_reply_style(ticket)
     result = check_reply(
-        [text for _, text in messages], draft, keep_open=stays_open, eta=eta, style=style
+        [text for _, text in messages],
+        draft,
+        keep_open=stays_open,
+        eta=eta,
+        style=style,
+        method=reply_check_method(),
     )
     return serialize(ticket.pk, result, ids, stays_open, style)
 
@@ -67,6 +95,7 @@ def serialize(
             "addressed": r.addressed,
             "score": r.score,
             "evidence": r.evidence,
+            "similarity": r.similarity,
         }
     return {
         "ticket_id": ticket_id,
@@ -88,4 +117,5 @@ def serialize(
             "closing_required": style.closing_required,
         },
         "threshold": result.threshold,
+        "method": result.method,
     }

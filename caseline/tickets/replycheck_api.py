@@ -39,6 +39,7 @@ class AskOut(Schema):
     addressed: bool
     score: float
     evidence: str
+    similarity: float | None = None
 
 
 class FindingOut(Schema):
@@ -62,6 +63,7 @@ class ReplyCheckOut(Schema):
     keep_open: bool
     style: StyleOut
     threshold: float
+    method: str = "lexical"
 
 
 @router.post("/tickets/{ticket_id}/reply-check", response=ReplyCheckOut)

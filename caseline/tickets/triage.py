@@ -2,8 +2,10 @@
 
 Evaluation (``apply_triage`` and ``dry_run`` share it):
 
-1. Active :class:`TriageRule` rows in ``(position, id)`` order, loaded with ONE query per
-   call (rules are edited live, so nothing is cached across calls). A rule matches when
+1. Active :class:`TriageRule` rows in ``(position, id)`` order. Rules are edited live:
+   they (with the product areas and teams they name) are cached per process and checked
+   against the rows at every call (:mod:`caseline.tablestamp`: one statement, so an edit
+   made anywhere counts for the next ticket, as when they were read per call). A rule matches when
    every condition it sets holds: channel, organization, the organization's tier, any of
    its keywords as a whole word/phrase in subject + text (case-insensitive, Unicode-aware),
    and ``if_product_area`` equal to the ticket's product area at that point. A matching
@@ -18,17 +20,21 @@ Rule changes go through :func:`create_rule`, :func:`update_rule` and :func:`dele
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Model
 
 from caseline.accounts.models import Organization, ProductArea, Team
 from caseline.audit.services import record
 from caseline.errors import ValidationFailed
+from caseline.tablestamp import Part, TableStamp
 from caseline.timesource import now
 
 from .models import Channel, Priority, Severity, TriageRule
@@ -113,8 +119,47 @@ def _rules_query():
     return (
         TriageRule.objects.filter(active=True)
         .select_related("set_product_area__owning_team", "set_team")
+        .defer(*_DEFERRED)
         .order_by("position", "id")
     )
+
+
+def _areas_query():
+    return (
+        ProductArea.objects.exclude(keywords="")
+        .select_related("owning_team")
+        .defer("owning_team__last_assigned_user_id")
+        .order_by("id")
+    )
+
+
+# The round-robin cursor changes at every auto-assignment: it is not part of the cached
+# teams (deferred: read from the database if anything asks for it) nor of their stamp.
+_DEFERRED = (
+    "set_team__last_assigned_user_id",
+    "set_product_area__owning_team__last_assigned_user_id",
+)
+
+
+def _load(_params) -> tuple[tuple[TriageRule, ...], tuple[ProductArea, ...]]:
+    return tuple(_rules_query()), tuple(_areas_query())
+
+
+# Active rules, product areas (suggestion, owning teams) and teams, per process; checked
+# against the rows at every call.
+_CONFIG = TableStamp(
+    [
+        Part(TriageRule, '"active"'),
+        Part(ProductArea),
+        Part(Team, exclude=("last_assigned_user_id",)),
+    ],
+    _load,
+)
+
+
+def _own(value: Any) -> Any:
+    """A private copy of a cached model instance (the caller may set it on a ticket)."""
+    return copy.deepcopy(value) if isinstance(value, Model) else value
 
 
 def _evaluate(
@@ -137,7 +182,8 @@ def _evaluate(
     folded = _fold(f"{subject}\n{text}")
     tier: list[str | None] = []  # memo for tier_of()
     current_area = product_area
-    for rule in _rules_query():
+    rules, areas = _CONFIG.get()
+    for rule in rules:
         if rule.channel and rule.channel != channel:
             continue
         if rule.organization_id and rule.organization_id != organization_id:
@@ -169,7 +215,7 @@ def _evaluate(
             break
 
     if current_area is None and "product_area" not in explicit:
-        suggestion = suggest_product_area(folded, already_folded=True)
+        suggestion = suggest_product_area(folded, already_folded=True, areas=areas)
         if suggestion is not None:
             out.values["product_area"] = suggestion
             out.suggested_product_area = True
@@ -183,23 +229,31 @@ def _evaluate(
         and current_area.owning_team_id
     ):
         out.values["team"] = current_area.owning_team
+    out.values = {name: _own(value) for name, value in out.values.items()}
     return out
 
 
-def suggest_product_area(text: str, *, already_folded: bool = False) -> ProductArea | None:
-    """The product area whose keywords occur most often in ``text``; None on a tie/no hit."""
+def suggest_product_area(
+    text: str, *, already_folded: bool = False, areas: Iterable[ProductArea] | None = None
+) -> ProductArea | None:
+    """The product area whose keywords occur most often in ``text``; None on a tie/no hit.
+    ``areas``: the areas with keywords in id order (default: the cached ones)."""
     folded = text if already_folded else _fold(text)
     best: ProductArea | None = None
     best_score = 0
     tie = False
-    areas = ProductArea.objects.exclude(keywords="").select_related("owning_team").order_by("id")
+    own = areas is None
+    if areas is None:
+        areas = _CONFIG.get()[1]
     for area in areas:
         score = keyword_hits(area.keywords, folded)
         if score > best_score:
             best, best_score, tie = area, score, False
         elif score and score == best_score:
             tie = True
-    return None if tie else best
+    if tie or best is None:
+        return None
+    return _own(best) if own else best
 
 
 def _ref(value: Any) -> Any:

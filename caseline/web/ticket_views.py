@@ -22,7 +22,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from caseline.errors import DomainError, NotFound, ValidationFailed
@@ -33,6 +32,7 @@ from caseline.timesource import now
 
 from . import panels, ticket_page
 from .auth import staff_required
+from .formparse import local_datetime
 
 UPDATE = "accounts.update_ticket"
 
@@ -183,18 +183,7 @@ def followers(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 def _parse_eta(raw: str) -> datetime | None:
     """``datetime-local`` input (the viewer's time zone) or ISO 8601 with an offset."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationFailed(
-            "the ETA is not valid", fields={"eta": "a date and time, e.g. 2026-03-02T15:00"}
-        ) from None
-    if value.tzinfo is None:
-        value = timezone.make_aware(value, timezone.get_current_timezone())
-    return value
+    return local_datetime(raw, "eta")
 
 
 def _parse_draft(request: HttpRequest, *, with_files: bool) -> ticket_page.Draft:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -26,7 +27,8 @@ from caseline.incidents.models import Broadcast, DetectionProposal, Incident
 from caseline.learning.models import PostMortem, RootCauseCategory
 from caseline.notify.models import OutboxMessage
 from caseline.tickets import services as tickets
-from caseline.tickets.models import Ticket
+from caseline.tickets.models import Message, Ticket
+from caseline.timesource import now
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.incident_support import (  # noqa: F401  (fixtures)
     TIMEOUT,
@@ -91,11 +93,10 @@ def world(transactional_db, migration_seeds, make_staff, settings, hook_receiver
     im = make_staff(
         roles.INCIDENT_MANAGER,
         email="irene@caseline.test",
-        first_name="Irene",
-        last_name="Incident",
+        display_name="Irene Incident",
     )
-    owner = make_staff(roles.SE, email="omar@caseline.test", first_name="Omar", last_name="Owner")
-    agent = make_staff(roles.SE, email="alice@caseline.test", first_name="Alice")
+    owner = make_staff(roles.SE, email="omar@caseline.test", display_name="Omar Owner")
+    agent = make_staff(roles.SE, email="alice@caseline.test", display_name="Alice Agent")
     ProductArea.objects.create(name="Webhooks", slug="webhooks-flow")
 
     customers = {}
@@ -285,7 +286,7 @@ def test_multi_customer_incident_flow(
         assert link, confirm[-1].text()
         rp.goto(link.group(0))
         rp.locator("form button[type=submit]").click()
-        rp.wait_for_load_state("networkidle")
+        expect(rp.locator('[data-done="confirm"]')).to_be_visible()
     finally:
         reader.close()
 
@@ -299,6 +300,10 @@ def test_multi_customer_incident_flow(
     expect(page.locator('#inc-broadcasts [data-sent="1"]')).to_be_visible()
     b = Broadcast.objects.get(incident=inc)
     assert b.ticket_count == 3 and b.public
+    for t in reported:  # a public staff reply on each linked ticket
+        assert Message.objects.filter(
+            ticket=t, kind="public", author_user=im, body_text__contains="certificate rotation"
+        ).exists()
 
     # every requester gets it by email, in their own ticket's thread, with the next update
     for (address, _, _), ticket in zip(REPORTS, reported, strict=True):
@@ -309,7 +314,9 @@ def test_multi_customer_incident_flow(
         )
         mail = got[-1]
         assert f"[CL-{ticket.pk}]" in mail.subject
-        assert mail.message["In-Reply-To"]
+        # the ticket thread's own reply mail (our Message-ID naming the ticket's message)
+        assert mail.message["X-Caseline-Ticket"] == str(ticket.pk)
+        assert str(mail.message["Message-ID"]).startswith(f"<cl-t{ticket.pk}-m")
         assert "next update" in mail.text().lower()
     # the chat channel: Slack-compatible JSON stating the next update time
     post = wait_for(hook_receiver.received, "the chat webhook post", *logs)[-1]
@@ -349,6 +356,13 @@ def test_multi_customer_incident_flow(
     table.scroll_into_view_if_needed()
     screenshot(page, "incident-broadcasts")
 
+    # the executive feed
+    page.goto(f"{base}/incidents/feed/")
+    expect(page.locator(f'[data-list="feed"] [data-broadcast="{b.pk}"]')).to_contain_text(
+        "certificate rotation"
+    )
+    page.goto(f"{base}/incidents/{inc.pk}/")
+
     # the public status page
     status = _new_context(browser)
     try:
@@ -375,7 +389,9 @@ def test_multi_customer_incident_flow(
     pm_link.click()
     page.wait_for_url(f"**/postmortems/{pm.pk}/")
     timeline = page.locator("#timeline")
-    expect(timeline).to_contain_text("Broadcast")
+    # pre-filled from the incident's events (editable rows: the text is an input's value)
+    for what in ("Broadcast to 3 tickets", "acknowledged and owns the case", "→ resolved"):
+        expect(timeline.locator(f'input[name="text"][value*="{what}"]')).to_have_count(1)
     sections = page.locator("#sections")
     sections.locator("textarea[name=summary]").fill(
         "Webhook deliveries to most customer endpoints failed for 2 hours."
@@ -396,10 +412,13 @@ def test_multi_customer_incident_flow(
     )
     page.fill("#add-action input[name=what]", "Check the full chain before rotating certificates")
     page.select_option("#add-action select[name=owner_id]", str(owner.pk))
-    page.fill("#add-action input[name=due_at]", "2030-01-15T10:00")
+    due = (now() + timedelta(days=30)).strftime("%Y-%m-%dT10:00")
+    page.fill("#add-action input[name=due_at]", due)
     with page.expect_navigation():
         page.click("#add-action button[type=submit]")
-    expect(page.locator("#actions")).to_contain_text("Check the full chain")
+    assert "Check the full chain" in page.locator("#actions").inner_text(), page.locator(
+        ".flash"
+    ).all_text_contents()
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "incident-postmortem")
 

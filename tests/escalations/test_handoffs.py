@@ -291,7 +291,7 @@ def test_hand_and_acknowledge_ticket_reassigns(sun):
     assert (nxt.from_user, nxt.from_region, nxt.to_region) == (sun.amer_agent2, sun.amer, sun.apac)
 
 
-def test_acknowledge_escalation_sets_acting_owner(sun):
+def test_acknowledge_escalation_sets_acting_owner(sun, api_client):
     _t, e = _opened(sun)
     handoffs.hand(e.pk, sun.em, receiver_id=sun.amer_agent.pk, note="Exec call at 9")
     handoffs.acknowledge(e.pk, sun.amer_agent)
@@ -301,6 +301,8 @@ def test_acknowledge_escalation_sets_acting_owner(sun):
     assert (ev.field, ev.old, ev.new) == ("acting_owner", None, sun.amer_agent.pk)
     # the escalation is now held in AMER
     assert handoffs.history(Handoff.objects.get(pk=e.pk)).count() == 3
+    detail = api_client(sun.em).get(f"/api/v1/escalations/{esc.pk}").json()
+    assert detail["acting_owner"]["id"] == sun.amer_agent.pk and detail["owner"]["id"] == sun.em.pk
 
 
 def test_hand_validation_and_permissions(sun):

@@ -355,3 +355,22 @@ def test_proposals_page_link_and_dismiss(w, client):
     assert "data-no-proposals" in html and f'data-decided="{p_sso.pk}"' in html
     _login(client, w.exec)
     assert client.post(f"/incidents/proposals/{p_sso.pk}/dismiss").status_code == 403
+
+
+def test_demo_seeds_a_proposal_once(w):
+    from caseline.demo.detection import seed_detection
+
+    class Report:
+        def __init__(self):
+            self.created = {}
+
+        def add(self, what, n=1):
+            self.created[what] = self.created.get(what, 0) + n
+
+    report = Report()
+    seed_detection(report, {"priya.natarajan": w.agent})
+    assert report.created.get("tickets") == 3
+    assert report.created.get("detection proposals", 0) >= 1
+    again = Report()
+    seed_detection(again, {"priya.natarajan": w.agent})
+    assert again.created == {}

@@ -199,3 +199,23 @@ def test_without_token_is_401(client, ticket):
 def test_get_is_405(api_client, se, ticket):
     resp = api_client(se).get(url(ticket.pk))
     assert resp.status_code == 405
+
+
+# --- the matcher (settings.REPLYCHECK_METHOD; caseline.text.replycheck_semantic) ----------
+
+
+def test_the_answer_says_which_matcher_judged_the_asks(api_client, se, ticket, settings):
+    settings.REPLYCHECK_METHOD = "lexical"
+    body = post(api_client(se), ticket.pk, {"draft": ANSWERS_ONE}).json()
+    assert body["method"] == "lexical"
+    assert [a["addressed"] for a in body["asks"]] == [True, False]
+    assert all(a["similarity"] is None for a in body["asks"])
+
+
+def test_a_wrong_method_setting_falls_back_to_auto(api_client, se, ticket, settings):
+    from caseline.text.replycheck_semantic import resolve_method
+
+    settings.REPLYCHECK_METHOD = "neural"
+    resp = post(api_client(se), ticket.pk, {"draft": ANSWERS_ONE})
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["method"] == resolve_method("auto")
