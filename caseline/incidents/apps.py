@@ -24,6 +24,11 @@ class IncidentsConfig(AppConfig):
         nav.register(
             nav.NavItem("incidents", "Incidents", "incident_list", 26, "accounts.view_all_tickets")
         )
+        nav.register(
+            nav.NavItem(
+                "detection", "Proposals", "detection_proposals", 27, "accounts.view_all_tickets"
+            )
+        )
         panels.register(
             "ticket",
             panels.Panel(
