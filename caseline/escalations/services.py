@@ -15,7 +15,7 @@ the clock loop, handlers in ``handlers.py``):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +27,11 @@ from caseline.errors import Conflict, NotFound, ValidationFailed
 from caseline.sla import timers
 from caseline.tickets.models import Ticket
 from caseline.timesource import now
+from caseline.validate import aware as _aware
+from caseline.validate import raise_if_any as _invalid
+from caseline.validate import severity as _severity
+from caseline.validate import staff as _staff
+from caseline.validate import text as _text
 
 from .models import (
     Cadence,
@@ -69,42 +74,6 @@ CADENCE_KINDS = (REMINDER_KIND, DUE_KIND)
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _invalid(fields: dict[str, str], message: str = "the request is not valid") -> None:
-    if fields:
-        raise ValidationFailed(message, fields=fields)
-
-
-def _text(value: Any, field: str, errors: dict[str, str], *, required: bool, limit: int) -> str:
-    text = (value or "").strip() if isinstance(value, str) or value is None else None
-    if text is None:
-        errors[field] = "must be text"
-        return ""
-    if required and not text:
-        errors[field] = "required"
-    elif len(text) > limit:
-        errors[field] = f"at most {limit} characters"
-    return text
-
-
-def _severity(value: Any, errors: dict[str, str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
-        errors["severity"] = "1 (critical) to 4 (low)"
-        return 2
-    return value
-
-
-def _aware(value: Any, field: str, errors: dict[str, str]) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            value = None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        errors[field] = "an ISO 8601 date-time with a UTC offset"
-        return None
-    return value.astimezone(UTC)
-
-
 def is_escalation_manager(user: User | None) -> bool:
     return bool(
         user is not None
@@ -122,14 +91,6 @@ def _owner(owner_id: Any, errors: dict[str, str]) -> User | None:
         errors["owner_id"] = "no such staff user"
     elif not is_escalation_manager(user):
         errors["owner_id"] = "must be an active staff user holding the escalation manager role"
-    return user
-
-
-def _staff(user_id: Any, field: str, errors: dict[str, str]) -> User | None:
-    user = User.objects.filter(pk=user_id).first() if isinstance(user_id, int) else None
-    if user is None or user.kind != User.Kind.STAFF or not user.is_active:
-        errors[field] = "no such active staff user"
-        return None
     return user
 
 

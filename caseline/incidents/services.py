@@ -22,13 +22,14 @@ Lock order everywhere: the incident row first, then its pages / handoffs / roles
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
 
+from caseline import validate
 from caseline.accounts import roles as R
 from caseline.accounts.models import Organization, ProductArea, Region, User
 from caseline.audit.services import record
@@ -36,6 +37,9 @@ from caseline.errors import Conflict, NotFound, PermissionDenied, ValidationFail
 from caseline.sla import timers
 from caseline.tickets.models import Ticket
 from caseline.timesource import now
+from caseline.validate import raise_if_any as _invalid
+from caseline.validate import staff as _staff
+from caseline.validate import text as _text
 
 from .models import (
     Incident,
@@ -94,42 +98,12 @@ def page_rota_steps() -> int:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _invalid(fields: dict[str, str], message: str = "the request is not valid") -> None:
-    if fields:
-        raise ValidationFailed(message, fields=fields)
-
-
-def _text(value: Any, field: str, errors: dict[str, str], *, required: bool, limit: int) -> str:
-    text = (value or "").strip() if isinstance(value, str) or value is None else None
-    if text is None:
-        errors[field] = "must be text"
-        return ""
-    if required and not text:
-        errors[field] = "required"
-    elif len(text) > limit:
-        errors[field] = f"at most {limit} characters"
-    return text
-
-
 def _severity(value: Any, errors: dict[str, str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
-        errors["severity"] = "1 (critical) to 4 (low)"
-        return 1
-    return value
+    return validate.severity(value, errors, default=1)
 
 
 def _aware(value: Any, field: str, errors: dict[str, str]) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            value = None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        errors[field] = "an ISO 8601 date-time with a UTC offset"
-        return None
-    return value.astimezone(UTC)
+    return validate.aware(value, field, errors, optional=True)
 
 
 def _ids(value: Any, field: str, errors: dict[str, str]) -> list[int]:
@@ -147,18 +121,6 @@ def _rows(model, value: Any, field: str, errors: dict[str, str], label: str) -> 
     if missing:
         errors[field] = f"no such {label}: {', '.join(map(str, missing))}"
     return [found[i] for i in ids if i in found]
-
-
-def _staff(user_id: Any, field: str, errors: dict[str, str]) -> User | None:
-    user = (
-        User.objects.filter(pk=user_id).first()
-        if isinstance(user_id, int) and not isinstance(user_id, bool)
-        else None
-    )
-    if user is None or user.kind != User.Kind.STAFF or not user.is_active:
-        errors[field] = "no such active staff user"
-        return None
-    return user
 
 
 def can_manage(user: Any) -> bool:

@@ -35,6 +35,10 @@ from caseline.sla import timers
 from caseline.sla.calendars import get_calendar
 from caseline.tickets.models import Ticket
 from caseline.timesource import now
+from caseline.validate import aware as _aware
+from caseline.validate import raise_if_any as _invalid
+from caseline.validate import staff as _staff
+from caseline.validate import text as _text
 
 from .models import ActionItem, PostMortem, ReviewMeeting, RootCauseCategory, TimelineItem
 
@@ -69,44 +73,6 @@ ACTION_OVERDUE_KIND = "learning.action_item_overdue"
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def _invalid(errors: dict[str, str], message: str = "the request is not valid") -> None:
-    if errors:
-        raise ValidationFailed(message, fields=errors)
-
-
-def _text(value: Any, field: str, errors: dict[str, str], *, limit: int, required=False) -> str:
-    if value is not None and not isinstance(value, str):
-        errors[field] = "must be text"
-        return ""
-    text = (value or "").strip()
-    if required and not text:
-        errors[field] = "required"
-    elif len(text) > limit:
-        errors[field] = f"at most {limit} characters"
-    return text
-
-
-def _aware(value: Any, field: str, errors: dict[str, str]) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            value = None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        errors[field] = "an ISO 8601 date-time with a UTC offset"
-        return None
-    return value.astimezone(UTC)
-
-
-def _staff(user_id: Any, field: str, errors: dict[str, str]) -> User | None:
-    ok = isinstance(user_id, int) and not isinstance(user_id, bool)
-    user = User.objects.filter(pk=user_id).first() if ok else None
-    if user is None or user.kind != User.Kind.STAFF or not user.is_active:
-        errors[field] = "no such active staff user"
-        return None
-    return user
 
 
 def _staff_list(ids: Any, field: str, errors: dict[str, str]) -> list[User]:
