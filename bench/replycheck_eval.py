@@ -79,9 +79,6 @@ def semantic_latency(cases: list[dict[str, Any]], threshold: float) -> None:
     (nothing cached), and a re-check while typing (the draft grew by one sentence)."""
     from caseline.text import replycheck_semantic as sem
 
-    start = time.perf_counter()
-    sem.embed(["warm-up"])
-    print(f"\nsemantic: model load {time.perf_counter() - start:.1f} s")
     cold: list[float] = []
     typing: list[float] = []
     for case in cases:
@@ -118,6 +115,11 @@ def main() -> None:
 
         if not available():
             sys.exit("the [semantic] extra is not installed: pip install -e '.[semantic]'")
+        from caseline.text.replycheck_semantic import embed
+
+        start = time.perf_counter()
+        embed(["warm-up"])  # the model's load (imports included), once per process
+        load_seconds = time.perf_counter() - start
     print(f"python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
     print(f"threshold {args.threshold}, {len(cases)} cases\n")
     head = f"{'split':<22} {'cases':>5} {'P':>6} {'R':>6} {'F1':>6} {'tp':>4} {'fp':>4} {'fn':>4}  "
@@ -158,6 +160,7 @@ def main() -> None:
     chars = sum(map(len, big["messages"])) + len(big["draft"])
     print(f"long thread ({chars:,} characters): {per * 1000:.1f} ms per check")
     if "semantic" in methods:
+        print(f"\nsemantic: model load {load_seconds:.1f} s (imports included)")
         semantic_latency(cases, args.threshold)
 
 

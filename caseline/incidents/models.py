@@ -71,6 +71,13 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=now)
+    # Status page and broadcast cadence (broadcasts part, docs/broadcasts.md).
+    public = models.BooleanField(default=False)
+    public_title = models.CharField(max_length=300, blank=True, default="")
+    # The broadcast cadence: None = the severity's default (Sev-1: 1 h), 0 = no cadence.
+    update_every_seconds = models.PositiveIntegerField(null=True, blank=True)
+    next_update_at = models.DateTimeField(null=True, blank=True)
+    update_cycle = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -324,15 +331,8 @@ class Page(models.Model):
 
 # --- broadcasts and the status page
 # (caseline/incidents/broadcasts.py, statuspage.py; docs/broadcasts.md). Fields added to
-# Incident by migration 0003: ``public``, ``public_title``, ``update_every_seconds``,
-# ``next_update_at``, ``update_cycle``.
+# Incident by migration 0003 are on the model above (public, public_title, the cadence).
 
-Incident.add_to_class("public", models.BooleanField(default=False))
-Incident.add_to_class("public_title", models.CharField(max_length=300, blank=True, default=""))
-# The broadcast cadence: None = the severity's default (Sev-1: 1 h), 0 = no cadence.
-Incident.add_to_class("update_every_seconds", models.PositiveIntegerField(null=True, blank=True))
-Incident.add_to_class("next_update_at", models.DateTimeField(null=True, blank=True))
-Incident.add_to_class("update_cycle", models.PositiveIntegerField(default=0))
 
 
 class StatusComponent(models.Model):

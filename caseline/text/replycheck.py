@@ -305,7 +305,9 @@ def _append(out: list[_Span], piece: str, start: int) -> None:
     lead = len(piece) - len(piece.lstrip())
     body = piece.strip()
     if body:
-        out.append(_Span(" ".join(body.split()), start + lead, start + lead + len(body)))
+        # the text as written (offsets must slice it out of the message): a hard-wrapped
+        # line break or a control character stays; matching reads words, not spacing
+        out.append(_Span(body, start + lead, start + lead + len(body)))
 
 
 # --------------------------------------------------------------------------- asks

@@ -26,6 +26,7 @@ from caseline.incidents import broadcasts, statuspage
 from caseline.incidents.models import Broadcast, DetectionProposal, Incident
 from caseline.learning.models import PostMortem, RootCauseCategory
 from caseline.notify.models import OutboxMessage
+from caseline.sla.models import Clock
 from caseline.tickets import services as tickets
 from caseline.tickets.models import Message, Ticket
 from caseline.timesource import now
@@ -64,8 +65,14 @@ REPORTS = [
     ),
 ]
 # Other customers' tickets of the same day: the detector's background, none of them this
-# failure.
+# failure; the first is a hard negative (same product area and words, another fault).
+HARD_NEGATIVE = "Webhook signing secret rotation"
 BACKGROUND = [
+    (
+        HARD_NEGATIVE,
+        "We rotated the signing secret of our webhook and now our receiver rejects the "
+        "signature header as invalid.",
+    ),
     ("Invoice PDF shows wrong VAT number", "The invoice PDF for November shows our old VAT id."),
     ("Password reset mail not arriving", "Our users get no password reset email since Monday."),
     ("Dashboard export to CSV is slow", "Exporting the dashboard to CSV takes minutes now."),
@@ -185,6 +192,7 @@ def test_multi_customer_incident_flow(
     assert [t.channel for t in reported] == ["web"] * 3
     assert len({t.organization_id for t in reported}) == 3
     first, second, third = reported
+    negative = Ticket.objects.get(subject=HARD_NEGATIVE)
 
     # --- 2. the product's detection (the worker's task after each commit) proposes them ---
     proposal = wait_for(
@@ -201,6 +209,8 @@ def test_multi_customer_incident_flow(
     assert "2 ticket(s) of 2 other organization(s)" in alert.subject, alert.subject
     assert "/incidents/proposals/" in alert.text()
 
+    assert not DetectionProposal.objects.filter(matches__ticket=negative).exists()
+
     sign_in(page, base, im.email)
     page.goto(f"{base}/incidents/proposals/")
     card = page.locator(f'[data-proposal="{proposal.pk}"]')
@@ -216,7 +226,7 @@ def test_multi_customer_incident_flow(
     shown = similar.locator("[data-similar-ticket]")
     assert sorted(
         int(shown.nth(i).get_attribute("data-similar-ticket")) for i in range(shown.count())
-    ) == sorted([first.pk, second.pk])
+    ) == sorted([first.pk, second.pk])  # not the hard negative, nor the background
     similar.locator("[data-declare-cluster]").click()
     room_link = similar.locator('[data-proposal] a[href^="/incidents/"]')
     expect(room_link).to_be_visible()
@@ -300,10 +310,15 @@ def test_multi_customer_incident_flow(
     expect(page.locator('#inc-broadcasts [data-sent="1"]')).to_be_visible()
     b = Broadcast.objects.get(incident=inc)
     assert b.ticket_count == 3 and b.public
-    for t in reported:  # a public staff reply on each linked ticket
+    for t in reported:  # a public staff reply on each linked ticket, which is our update
         assert Message.objects.filter(
             ticket=t, kind="public", author_user=im, body_text__contains="certificate rotation"
         ).exists()
+        # it fulfilled the periodic-update clock: a new cycle runs from the broadcast on
+        update = Clock.objects.get(ticket=t, key="support_engineer:periodic_update")
+        started = b.created_at.replace(microsecond=0)  # the clock engine counts whole seconds
+        assert update.cycle >= 2 and update.started_at >= started, update.__dict__
+        assert not Clock.objects.filter(ticket=t, state="breached").exists()
 
     # every requester gets it by email, in their own ticket's thread, with the next update
     for (address, _, _), ticket in zip(REPORTS, reported, strict=True):

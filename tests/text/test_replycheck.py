@@ -33,6 +33,7 @@ FROZEN = {
     "cases_round3.jsonl": "5d85e8de312f38830d5594560da999a4f8a9e932b5c135a1b8515c97ef65034e",
     "cases_round4.jsonl": "b8eeb9f45b18ebc01d7541f3f2f3bd5bcc92a1af5f083ae7166c1cc219a4ee0b",
     "cases_round5.jsonl": "51c59bfca35eb3fd9e91d54b30b2271ef4d8df61b18782a50306317e81968f5e",
+    "cases_round6.jsonl": "a9f96a362bfc96a8d303ad0c45c8f278027e910a1413912976d211b358e44f64",
 }
 
 
@@ -394,7 +395,15 @@ def test_case_set_shape(cases):
     assert len({c["id"] for c in cases}) == len(cases)
     assert {c["lang"] for c in cases} == {"en", "de"}
     for c in cases:
-        assert c["split"] in {"tune", "heldout", "heldout2", "heldout3", "heldout4", "heldout5"}
+        assert c["split"] in {
+            "tune",
+            "heldout",
+            "heldout2",
+            "heldout3",
+            "heldout4",
+            "heldout5",
+            "heldout6",
+        }
         text = " ".join(" ".join(m.split()) for m in c["messages"])
         for ask in c["asks"]:
             assert " ".join(ask["key"].split()) in text, (c["id"], ask["key"])
@@ -403,7 +412,9 @@ def test_case_set_shape(cases):
 # Floors a little under the figures measured when the checker was frozen (docs/
 # reply-checker.md has the figures): a change that makes the checker worse fails here.
 FLOORS = {
-    None: (0.84, 0.86),  # all 205 cases: 0.863 / 0.882
+    # all 253 cases since round 6: 0.781 / 0.767 (the 205 cases of rounds 1-5: 0.863 / 0.882)
+    None: (0.76, 0.74),
+    "heldout6": (0.34, 0.28),  # round 6, evaluated once (blind): 0.368 / 0.304
     "heldout5": (0.55, 0.65),  # round 5, evaluated once (blind): 0.591 / 0.684
     "heldout4": (0.85, 0.95),  # 0.889 / 1.000 (blind run in round 4: 0.706 / 0.750)
     "heldout3": (0.95, 0.75),  # 1.000 / 0.800 (blind run in round 3: 0.667 / 0.667)

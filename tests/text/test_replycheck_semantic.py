@@ -77,7 +77,7 @@ def test_fallback_answers_exactly_like_the_lexical_checker(without_extra, method
     assert result.method == "lexical"
     assert result.asks == plain.asks
     assert result.findings == plain.findings
-    assert [f.kind for f in result.findings] == ["unanswered_question", "missing_eta"]
+    assert [f.kind for f in result.findings] == ["unanswered_question"]
     assert all(r.similarity is None for r in result.asks)
 
 
@@ -94,7 +94,7 @@ def test_no_asks_needs_no_model(without_extra):
 
 def test_new_words_drop_what_the_customer_wrote():
     said = set(tokens(ECHO_Q))
-    assert sem.new_words("your CSV exports take 8 minutes now", said) == "your 8 now"
+    assert sem.new_words("your CSV exports take 8 minutes now", said) == "your now"
     assert sem.new_words("typically three and a half hours", said) == (
         "typically three and a half hours"
     )
@@ -130,12 +130,12 @@ def test_an_answer_in_other_words_is_rescued():
 
 @needs_extra
 def test_an_echo_is_not_rescued():
-    result = sem.check_reply([ECHO_Q], ECHO_A, method="auto")
+    result = sem.check_reply([ECHO_Q], ECHO_A, keep_open=False, method="auto")
     assert result.method == "semantic"
     (ask,) = result.asks
     assert ask.addressed is False
     assert ask.similarity is not None and ask.similarity < sem.SEMANTIC_THRESHOLD
-    assert [f.kind for f in result.findings] == ["unanswered_question", "missing_eta"]
+    assert [f.kind for f in result.findings] == ["unanswered_question"]
     assert "Why do our CSV exports" in result.findings[0].message
 
 
