@@ -172,8 +172,7 @@ EVENT_TYPES: dict[str, str] = {
     "incident.detection_dismissed": "A detection proposal was dismissed (not one incident).",
     # learning: post-mortems, action items, trends (caseline.learning)
     "postmortem.created": "A post-mortem was created (a resolved escalation or incident).",
-    "postmortem.subject_linked": "A second subject (incident or escalation) joined a "
-    "post-mortem.",
+    "postmortem.subject_linked": "A second subject (incident or escalation) joined a post-mortem.",
     "postmortem.updated": "Sections, category, authors or product area of a post-mortem changed.",
     "postmortem.status_changed": "A post-mortem moved (draft, in review, published).",
     "postmortem.timeline_changed": "A timeline entry of a post-mortem was added, edited or removed.",

@@ -117,9 +117,7 @@ def _run_prepared(connection: Any, sql: str, params: list[Any]) -> list[tuple]:
             cursor.execute(sql, params, prepare=True)
             rows = cursor.fetchall()
     if connection.queries_logged:
-        connection.queries_log.append(
-            {"sql": sql, "time": f"{time.monotonic() - start:.3f}"}
-        )
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - start:.3f}"})
     return rows
 
 

@@ -90,7 +90,9 @@ class EscalationsConfig(AppConfig):
         handoff_events.subscribe("sla_calendar.changed", handoffs.on_calendar_changed)
         post_migrate.connect(handoffs.on_migrate, sender=self, dispatch_uid="handoffs-arm")
         handoff_nav.register(
-            handoff_nav.NavItem("handoffs", "Hand-offs", "handoffs", 27, "accounts.view_all_tickets")
+            handoff_nav.NavItem(
+                "handoffs", "Hand-offs", "handoffs", 27, "accounts.view_all_tickets"
+            )
         )
         handoff_panels.register(
             "escalation",

@@ -440,7 +440,6 @@ class ActionItem(models.Model):
 # --- executive summaries (caseline/escalations/summaries.py) --------------------------------
 
 
-
 class SummarySchedule(models.Model):
     """When an escalation's executive summary goes out: daily at ``send_time`` local time
     in ``time_zone`` (blank: the owner's region, else the owner's own zone, else the

@@ -120,9 +120,6 @@ class IncidentRole(models.Model):
     )
     note = models.CharField(max_length=300, blank=True, default="")
 
-    def __str__(self) -> str:
-        return f"{self.get_role_display()}: {self.user_id} on INC-{self.incident_id}"
-
     class Meta:
         ordering = ["assumed_at", "id"]
         constraints = [
@@ -140,6 +137,9 @@ class IncidentRole(models.Model):
                 name="inc_role_once_per_person",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()}: {self.user_id} on INC-{self.incident_id}"
 
 
 class OwnerHandoff(models.Model):
@@ -167,9 +167,6 @@ class OwnerHandoff(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self) -> str:
-        return f"handoff of INC-{self.incident_id} to {self.to_user_id} ({self.state})"
-
     class Meta:
         ordering = ["requested_at", "id"]
         constraints = [
@@ -179,6 +176,9 @@ class OwnerHandoff(models.Model):
                 name="inc_one_pending_handoff",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"handoff of INC-{self.incident_id} to {self.to_user_id} ({self.state})"
 
 
 class OwnerTarget(models.Model):
@@ -227,11 +227,11 @@ class IncidentTask(models.Model):
     )
     created_at = models.DateTimeField(default=now)
 
-    def __str__(self) -> str:
-        return self.title
-
     class Meta:
         ordering = ["done", "due_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class TimelineEntry(models.Model):
@@ -256,12 +256,12 @@ class TimelineEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    def __str__(self) -> str:
-        return f"INC-{self.incident_id} {self.at:%Y-%m-%d %H:%M} {self.text[:60]}"
-
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["incident", "at"], name="inc_timeline_idx")]
+
+    def __str__(self) -> str:
+        return f"INC-{self.incident_id} {self.at:%Y-%m-%d %H:%M} {self.text[:60]}"
 
 
 class PagingTarget(models.Model):
@@ -316,9 +316,6 @@ class Page(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self) -> str:
-        return f"page {self.pk} of INC-{self.incident_id} to {self.recipient_id} ({self.state})"
-
     class Meta:
         ordering = ["chain", "level", "id"]
         indexes = [models.Index(fields=["incident", "state"], name="inc_page_state_idx")]
@@ -328,11 +325,12 @@ class Page(models.Model):
             )
         ]
 
+    # --- broadcasts and the status page
+    # (caseline/incidents/broadcasts.py, statuspage.py; docs/broadcasts.md). Fields added to
+    # Incident by migration 0003 are on the model above (public, public_title, the cadence).
 
-# --- broadcasts and the status page
-# (caseline/incidents/broadcasts.py, statuspage.py; docs/broadcasts.md). Fields added to
-# Incident by migration 0003 are on the model above (public, public_title, the cadence).
-
+    def __str__(self) -> str:
+        return f"page {self.pk} of INC-{self.incident_id} to {self.recipient_id} ({self.state})"
 
 
 class StatusComponent(models.Model):
@@ -363,15 +361,16 @@ class IncidentComponent(models.Model):
     """The impact an incident declares on a component (cleared when it is resolved)."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="impacts")
-    component = models.ForeignKey(
-        StatusComponent, on_delete=models.CASCADE, related_name="impacts"
-    )
+    component = models.ForeignKey(StatusComponent, on_delete=models.CASCADE, related_name="impacts")
     status = models.CharField(max_length=16, choices=StatusComponent.Status.choices)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["incident", "component"], name="inc_component_uniq")
         ]
+
+    def __str__(self) -> str:
+        return f"INC-{self.incident_id}: component {self.component_id} {self.status}"
 
 
 class Broadcast(models.Model):
@@ -413,6 +412,9 @@ class BroadcastTicket(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["broadcast", "ticket"], name="inc_bcast_ticket_uniq")
         ]
+
+    def __str__(self) -> str:
+        return f"broadcast {self.broadcast_id} on CL-{self.ticket_id}"
 
 
 class ChatWebhook(models.Model):
@@ -521,7 +523,8 @@ class DetectionMatch(models.Model):
     class Meta:
         ordering = ["-score", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["proposal", "ticket"], name="inc_detect_match_uniq"
-            )
+            models.UniqueConstraint(fields=["proposal", "ticket"], name="inc_detect_match_uniq")
         ]
+
+    def __str__(self) -> str:
+        return f"proposal {self.proposal_id}: CL-{self.ticket_id} ({self.score:.2f})"

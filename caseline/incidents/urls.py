@@ -17,9 +17,7 @@ urlpatterns += [
     path("status/", statuspage_views.status_page, name="status_page"),
     path("status.json", statuspage_views.status_json, name="status_json"),
     path("status/subscribe/", statuspage_views.status_subscribe, name="status_subscribe"),
-    path(
-        "status/confirm/<str:token>/", statuspage_views.status_confirm, name="status_confirm"
-    ),
+    path("status/confirm/<str:token>/", statuspage_views.status_confirm, name="status_confirm"),
     path(
         "status/unsubscribe/<str:token>/",
         statuspage_views.status_unsubscribe,

@@ -222,9 +222,7 @@ def on_shift_filter(users: list[User], at: datetime) -> list[User]:
         on_a_rota.update(members)
     region_field = User.region
     if all(region_field.is_cached(u) for u in users):
-        calendars = {
-            u.region_id: u.region.shift_calendar for u in users if u.region_id is not None
-        }
+        calendars = {u.region_id: u.region.shift_calendar for u in users if u.region_id is not None}
     else:
         region_ids = {u.region_id for u in users if u.region_id}
         calendars = dict(

@@ -167,9 +167,7 @@ def evaluate(
     several), judged by the ``lexical`` or ``semantic``/``auto`` matcher."""
     splits = (split,) if isinstance(split, str) else split
     results = tuple(
-        run_case(c, threshold, method)
-        for c in cases
-        if splits is None or c.get("split") in splits
+        run_case(c, threshold, method) for c in cases if splits is None or c.get("split") in splits
     )
     if not results:
         # Precision and recall of nothing would read 1.0: a misspelt split must not pass.

@@ -594,12 +594,12 @@ BUILDERS = {
 }
 
 # Rows of other apps, kept next to their own tests.
-from tests.escalations.matrix import BUILDERS as _ESCALATION_BUILDERS  # noqa: E402
 from tests.escalations.handoffs_matrix import BUILDERS as _HANDOFF_BUILDERS  # noqa: E402
+from tests.escalations.matrix import BUILDERS as _ESCALATION_BUILDERS  # noqa: E402
 from tests.eta.matrix import BUILDERS as _ETA_BUILDERS  # noqa: E402
+from tests.incidents.broadcasts_matrix import BUILDERS as _BROADCAST_BUILDERS  # noqa: E402
 from tests.incidents.detection_matrix import BUILDERS as _DETECTION_BUILDERS  # noqa: E402
 from tests.incidents.matrix import BUILDERS as _INCIDENT_BUILDERS  # noqa: E402
-from tests.incidents.broadcasts_matrix import BUILDERS as _BROADCAST_BUILDERS  # noqa: E402
 from tests.learning.matrix import BUILDERS as _LEARNING_BUILDERS  # noqa: E402
 from tests.mail.matrix import BUILDERS as _MAIL_BUILDERS  # noqa: E402
 from tests.oncall.matrix import BUILDERS as _ONCALL_BUILDERS  # noqa: E402
