@@ -12,8 +12,8 @@ from django.views.decorators.http import require_http_methods
 from caseline.errors import DomainError
 from caseline.web.auth import staff_required
 
-from . import broadcasts
-from .models import Broadcast
+from . import broadcasts, statuspage
+from .models import Broadcast, StatusComponent
 
 PANEL_BROADCASTS = 10
 
@@ -30,9 +30,15 @@ def _panel_ctx(request: HttpRequest, incident_id: int, **extra) -> dict:
     for b in items:
         detail = broadcasts.deliveries(b, limit=500) if show == str(b.pk) else None
         rows.append({"b": b, "summary": broadcasts.delivery_summary(b), "deliveries": detail})
+    impacts = dict(inc.impacts.values_list("component_id", "status"))
+    components = [{"c": c, "impact": impacts.get(c.pk, "")} for c in StatusComponent.objects.all()]
     return {
         "inc": inc,
         "rows": rows,
+        "components": components,
+        "impact_choices": [
+            (v, label) for v, label in StatusComponent.Status.choices if v != "operational"
+        ],
         "can_manage": request.user.has_perm("accounts.manage_incidents"),
         "channels": broadcasts.CHANNELS,
         "cadence": broadcasts.cadence_seconds(inc),
@@ -60,6 +66,8 @@ def incident_broadcasts_panel(request: HttpRequest, incident_id: int) -> HttpRes
     if request.method == "POST":
         if not request.user.has_perm("accounts.manage_incidents"):
             return HttpResponse("you may not send broadcasts", status=403)
+        if request.POST.get("action") == "status_page":
+            return _status_page(request, incident_id)
         form = {
             "body": request.POST.get("body", ""),
             "next_update_at": request.POST.get("next_update_at", ""),
@@ -85,6 +93,29 @@ def incident_broadcasts_panel(request: HttpRequest, incident_id: int) -> HttpRes
             _panel_ctx(request, incident_id, sent=True),
         )
     return render(request, "incidents/broadcast_panel.html", _panel_ctx(request, incident_id))
+
+
+def _status_page(request: HttpRequest, incident_id: int) -> HttpResponse:
+    """The panel's "status page" form: on or off, the public title, the impact per
+    component (empty: not affected) — ``statuspage.set_status_page``."""
+    components = {
+        key.removeprefix("component_"): value
+        for key, value in request.POST.items()
+        if key.startswith("component_") and value
+    }
+    try:
+        statuspage.set_status_page(
+            incident_id,
+            request.user,
+            public=request.POST.get("public") == "1",
+            public_title=request.POST.get("public_title", ""),
+            components=components,
+        )
+    except DomainError as exc:
+        ctx = _panel_ctx(request, incident_id, sp_errors=exc.fields or {}, sp_error=exc.message)
+        return render(request, "incidents/broadcast_panel.html", ctx, status=exc.status)
+    ctx = _panel_ctx(request, incident_id, sp_saved=True)
+    return render(request, "incidents/broadcast_panel.html", ctx)
 
 
 @staff_required

@@ -752,8 +752,38 @@ def on_ticket_created(event: DomainEvent) -> None:
     transaction.on_commit(ring)
 
 
+def close_covered_proposals(event: DomainEvent) -> None:
+    """An incident was declared or got tickets (by any path): open proposals whose ticket
+    and proposed tickets are now all linked to it are marked linked to it, so the
+    proposals list never offers to declare a second incident for them. Runs inside the
+    publishing transaction (two small queries and an update)."""
+    if event.subject_type != "incident":
+        return
+    covered = set(
+        Incident.tickets.through.objects.filter(incident_id=event.subject_id).values_list(
+            "ticket_id", flat=True
+        )
+    )
+    if not covered:
+        return
+    closing = [
+        p
+        for p in DetectionProposal.objects.filter(
+            status=DetectionProposal.Status.OPEN, ticket_id__in=covered
+        ).prefetch_related("matches")
+        if {p.ticket_id, *(m.ticket_id for m in p.matches.all())} <= covered
+    ]
+    if closing:
+        DetectionProposal.objects.filter(pk__in=[p.pk for p in closing]).update(
+            status=DetectionProposal.Status.LINKED,
+            incident_id=event.subject_id,
+            decided_at=event.at,
+            decided_by_id=event.actor_id,
+        )
+
+
 def connect() -> None:
-    """Called from IncidentsConfig.ready(): the event subscription, the ticket panel and
+    """Called from IncidentsConfig.ready(): the event subscriptions, the ticket panel and
     the huey task module."""
     from caseline import events
     from caseline.web import panels
@@ -761,6 +791,8 @@ def connect() -> None:
     from . import detection_tasks  # noqa: F401  (registers the huey task)
 
     events.subscribe("ticket.created", on_ticket_created)
+    events.subscribe("incident.declared", close_covered_proposals)
+    events.subscribe("incident.tickets_linked", close_covered_proposals)
     panels.register(
         "ticket",
         panels.Panel(

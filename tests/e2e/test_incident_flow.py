@@ -4,10 +4,12 @@ SMTP to a real aiosmtpd listener, chat posts to a real local HTTP receiver.
 
 Three customers of three organizations report the same failure through the portal (each
 in their own browser); the product's own detection (the worker's huey task) proposes the
-cluster and mails the incident manager; the incident manager sees "Similar tickets
-elsewhere" on the third ticket and declares the incident with all three in one click; hands
+cluster (not the same-area hard negative among other customers' tickets) and mails the
+incident manager; the incident manager sees "Similar tickets elsewhere" on the third
+ticket and declares the incident with all three in one click; hands
 the case to an engineer, who acknowledges in their own browser; the incident goes on the
-status page; a broadcast is sent from the room and reaches the three requesters by email
+status page (the room has no control for it yet: the web app's own JSON API with the
+session, as a front-end would call it); a broadcast is sent from the room and reaches the three requesters by email
 (in their ticket threads), the chat webhook and a confirmed status-page subscriber; the
 incident is resolved, its post-mortem written and exported as Markdown and PDF (browser
 downloads)."""
@@ -272,6 +274,7 @@ def test_multi_customer_incident_flow(
     screenshot(page, "incident-room")
 
     # --- 5. on the status page, and a reader subscribes (double opt-in) -------------------------
+    # no web control puts an incident on the status page: the session's API call instead
     answer = page.request.patch(
         f"{base}/api/v1/incidents/{inc.pk}/status-page",
         data={

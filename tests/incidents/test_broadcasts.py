@@ -324,3 +324,32 @@ def test_incident_room_panel_compose_and_feed_page(
     client.force_login(world.agent)
     assert client.get(url).status_code == 200
     assert client.post(url, {"body": "x"}).status_code == 403
+
+
+def test_panel_puts_the_incident_on_the_status_page(world, client):
+    """The room's panel sets the status page (on, public title, impact per component);
+    a bad impact changes nothing."""
+    from caseline.incidents.models import IncidentComponent, StatusComponent
+
+    api = StatusComponent.objects.create(name="Webhooks API")
+    inc = declare(world)
+    client.force_login(world.im)
+    url = f"/incidents/{inc.pk}/broadcasts/panel/"
+    assert b'data-form="status-page"' in client.get(url).content
+    bad = {"action": "status_page", "public": "1", f"component_{api.pk}": "operational"}
+    assert client.post(url, bad).status_code == 422
+    inc.refresh_from_db()
+    assert not inc.public and not IncidentComponent.objects.exists()
+    good = {
+        "action": "status_page",
+        "public": "1",
+        "public_title": "Webhook delivery delays",
+        f"component_{api.pk}": "major_outage",
+    }
+    resp = client.post(url, good)
+    assert resp.status_code == 200 and b'data-saved="status-page"' in resp.content
+    inc.refresh_from_db()
+    assert inc.public and inc.public_title == "Webhook delivery delays"
+    assert IncidentComponent.objects.get(incident=inc).status == "major_outage"
+    client.force_login(world.agent)
+    assert client.post(url, good).status_code == 403

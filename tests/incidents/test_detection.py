@@ -228,6 +228,14 @@ def test_link_declares_one_incident_with_the_whole_cluster(w, api_client):
     sim = api_client(w.agent).get(f"/api/v1/tickets/{t1.pk}/similar").json()
     assert [i["id"] for i in sim["incidents"]] == [inc.pk]
     assert all(inc.pk in [i["id"] for i in t["incidents"]] for t in sim["tickets"])
+    # the second ticket's own proposal (t2 with t1) is covered by the incident: closed,
+    # so the proposals list no longer offers a second incident for the same tickets
+    older = DetectionProposal.objects.filter(ticket=t2).first()
+    if older is not None:
+        assert (older.status, older.incident_id) == ("linked", inc.pk)
+    assert not DetectionProposal.objects.filter(
+        status="open", ticket_id__in=[t1.pk, t2.pk, t3.pk]
+    ).exists()
 
 
 def test_link_to_an_existing_incident(w, api_client):

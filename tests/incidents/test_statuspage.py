@@ -108,6 +108,17 @@ def test_the_page_is_cheap_and_cached(world, client):
     assert resp.status_code == 200 and len(cached) == 0
 
 
+
+def test_the_page_shows_readable_times(world, client):
+    """The snapshot's ISO strings are shown as dates, not as raw ISO text."""
+    inc = declare(world)
+    statuspage.set_status_page(inc.pk, world.im, public=True)
+    broadcasts.send_broadcast(inc.pk, world.im, body="Looking into it", public=True, channels=[])
+    page = client.get("/status/").content.decode()
+    assert "Looking into it" in page
+    assert "2 Mar 2026, " in page and "T09:" not in page
+
+
 def test_subscription_double_opt_in_updates_and_unsubscribe(
     world, smtp, client, django_capture_on_commit_callbacks
 ):
