@@ -6,6 +6,8 @@ import tempfile
 os.environ.setdefault("QUEUE_URL", "immediate")
 os.environ.setdefault("CASELINE_FAST_PASSWORDS", "1")
 os.environ.setdefault("API_RATE_LIMIT", "100000")
+# The reply checker's optional MiniLM path stays out of the suite (its own tests load it).
+os.environ.setdefault("REPLYCHECK_METHOD", "lexical")
 if "CASELINE_DATA_DIR" not in os.environ:
     os.environ["CASELINE_DATA_DIR"] = tempfile.mkdtemp(prefix="caseline-test-")
     os.environ["CASELINE_TEST_DATA_DIR_OWNED"] = os.environ["CASELINE_DATA_DIR"]

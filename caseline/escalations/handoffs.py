@@ -326,7 +326,9 @@ def _rec(h: Handoff, event: str, actor: Any, *, data: dict | None = None, **kw: 
             **kw,
         )
     else:
-        record(event, "ticket", h.ticket_id, actor=actor, ticket_id=h.ticket_id, data=payload, **kw)
+        # The hand-off is the subject (the ticket's own history stays the ticket's changes);
+        # ticket_id puts it on the ticket's timeline.
+        record(event, "handoff", h.pk, actor=actor, ticket_id=h.ticket_id, data=payload, **kw)
 
 
 def _email(h: Handoff, key: str, to: list[User], subject: str, text: str) -> list[str]:
@@ -1095,7 +1097,7 @@ def history(h: Handoff) -> QuerySet:
     """The handoff's audit events (on its escalation's or ticket's timeline), oldest first."""
     from caseline.audit.models import AuditEvent
 
-    subject = ("escalation", h.escalation_id) if h.escalation_id else ("ticket", h.ticket_id)
+    subject = ("escalation", h.escalation_id) if h.escalation_id else ("handoff", h.pk)
     return (
         AuditEvent.objects.filter(
             subject_type=subject[0],

@@ -124,23 +124,23 @@ def _load() -> Any:
 def embed(texts: Sequence[str]) -> np.ndarray:
     """Unit-length MiniLM embeddings (one row per text), LRU-cached per text. Loads the
     model on first use; raises if the extra is missing."""
-    missing = [t for t in dict.fromkeys(texts) if t not in _cache]
+    with _lock:
+        found = {t: _cache[t] for t in texts if t in _cache}
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
         model = _load()
         vectors = model.encode(
             missing, normalize_embeddings=True, batch_size=32, show_progress_bar=False
         )
-        with _lock:
-            for text, vector in zip(missing, vectors, strict=True):
-                _cache[text] = np.asarray(vector, dtype=np.float32)
+        for text, vector in zip(missing, vectors, strict=True):
+            found[text] = np.asarray(vector, dtype=np.float32)
     with _lock:
-        rows = []
-        for text in texts:
-            vector = _cache[text]
+        for text in found:
+            _cache[text] = found[text]
             _cache.move_to_end(text)
-            rows.append(vector)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
+    rows = [found[t] for t in texts]
     return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
 
 

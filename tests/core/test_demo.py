@@ -68,8 +68,11 @@ def test_seeded_demo_has_the_promised_shape():
     from caseline.tickets.states import Status
     from caseline.timesource import now
 
+    from caseline.demo.detection import REPORTS
+
     report, lines = _seed(30)
-    assert report.tickets_total == 30
+    # the 30 asked for, plus the multi-customer detection demo's similar reports
+    assert report.tickets_total == 30 + len(REPORTS)
     assert any("tickets: 30/30" in line for line in lines), lines  # progress is reported
 
     # Regions with their shift calendars and time zones.
@@ -125,7 +128,12 @@ def test_seeded_demo_has_the_promised_shape():
     assert {f.type for f in CustomField.objects.all()} == {"text", "number", "choice", "date"}
 
     # Tickets: every status and severity, conversations, audit, SC followers, history.
-    tickets = list(Ticket.objects.select_related("organization"))
+    # The seeded conversations (the detection demo's three fresh one-message reports aside).
+    tickets = list(
+        Ticket.objects.select_related("organization").exclude(
+            external_id__startswith="demo-detect-"
+        )
+    )
     assert {t.status for t in tickets} == set(Status.values)
     assert {t.severity for t in tickets} == set(Severity.values)
     current = now()
@@ -157,10 +165,23 @@ def test_seeded_demo_has_the_promised_shape():
 
     assert Macro.objects.filter(shared=True).count() >= 2
     assert SavedView.objects.filter(shared=True).exists()
-    esc = Escalation.objects.get()
-    assert esc.status == "active" and esc.tickets.exists()
+    esc = Escalation.objects.get(status="active")  # the live one (others are history)
+    assert esc.tickets.exists()
     assert Stakeholder.objects.filter(escalation=esc).count() >= 2
     assert Commitment.objects.filter(escalation=esc).exists()
+    # The escalation, incident and learning parts each have demo data.
+    from caseline.escalations.models import Call, ExecutiveSummary, Handoff
+    from caseline.incidents.models import Broadcast, DetectionProposal, Incident
+    from caseline.learning.models import PostMortem
+
+    assert Call.objects.filter(escalation=esc).exists()
+    assert ExecutiveSummary.objects.filter(escalation=esc, sent_at__isnull=False).exists()
+    assert Handoff.objects.filter(acknowledged_at__isnull=False).exists()
+    live = Incident.objects.get(status__in=["investigating", "identified", "monitoring"])
+    assert live.tickets.values("organization").distinct().count() >= 3
+    assert Broadcast.objects.filter(incident=live).exists()
+    assert DetectionProposal.objects.exists()
+    assert PostMortem.objects.filter(status="published").exists()
     # Spread over weeks, not all at once.
     span = max(t.created_at for t in tickets) - min(t.created_at for t in tickets)
     assert span > timedelta(days=14)
@@ -182,7 +203,8 @@ def test_seeding_is_idempotent_resumable_and_deterministic():
     first, _ = _seed(8)
     assert first.anything_created
     before = _counts()
-    subjects = list(Ticket.objects.order_by("external_id").values_list("subject", flat=True))
+    seeded = Ticket.objects.exclude(external_id__startswith="demo-detect-")  # + 3 fixed reports
+    subjects = list(seeded.order_by("external_id").values_list("subject", flat=True))
 
     again, lines = _seed(8)
     assert not again.anything_created, again.created
@@ -192,7 +214,8 @@ def test_seeding_is_idempotent_resumable_and_deterministic():
     # A larger request only adds the missing tickets (as after an interrupted run).
     more, _ = _seed(10)
     assert more.created == {"tickets": 2}
-    after = list(Ticket.objects.order_by("external_id").values_list("subject", flat=True))
+    seeded = Ticket.objects.exclude(external_id__startswith="demo-detect-")
+    after = list(seeded.order_by("external_id").values_list("subject", flat=True))
     assert after[:8] == subjects and len(after) == 10
 
 
