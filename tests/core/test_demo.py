@@ -64,11 +64,10 @@ def test_seeded_demo_has_the_promised_shape():
     from caseline.accounts.roles import ROLES
     from caseline.audit.models import AuditEvent
     from caseline.demo import content as C
+    from caseline.demo.detection import REPORTS
     from caseline.tickets.models import CustomField, Message, Severity, Ticket, TriageRule
     from caseline.tickets.states import Status
     from caseline.timesource import now
-
-    from caseline.demo.detection import REPORTS
 
     report, lines = _seed(30)
     # the 30 asked for, plus the multi-customer detection demo's similar reports

@@ -108,7 +108,6 @@ def test_the_page_is_cheap_and_cached(world, client):
     assert resp.status_code == 200 and len(cached) == 0
 
 
-
 def test_the_page_shows_readable_times(world, client):
     """The snapshot's ISO strings are shown as dates, not as raw ISO text."""
     inc = declare(world)
