@@ -33,10 +33,8 @@ import html as htmllib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import Count, Q
@@ -46,7 +44,6 @@ from caseline.audit.models import AuditEvent
 from caseline.audit.services import record
 from caseline.errors import Conflict, NotFound, ValidationFailed
 from caseline.events import DomainEvent, publish
-from caseline.notify import netguard
 from caseline.notify.models import OutboxMessage, Webhook
 from caseline.notify.services import email_row, enqueue_email, enqueue_rows
 from caseline.sla import timers
@@ -714,38 +711,9 @@ _url_validator = URLValidator(schemes=["http", "https"])
 
 
 def _clean_chat(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    fields: dict[str, str] = {}
-    out: dict[str, Any] = {}
-    if "name" in data or creating:
-        name = data.get("name")
-        name = name.strip() if isinstance(name, str) else ""
-        if not name:
-            fields["name"] = "required"
-        elif len(name) > 100:
-            fields["name"] = "at most 100 characters"
-        out["name"] = name
-    if "url" in data or creating:
-        url = data.get("url")
-        url = url.strip() if isinstance(url, str) else ""
-        if not url:
-            fields["url"] = "required"
-        elif len(url) > 500:
-            fields["url"] = "at most 500 characters"
-        elif urlsplit(url).scheme.lower() not in {"http", "https"}:
-            fields["url"] = "must be an http or https URL"
-        else:
-            try:
-                _url_validator(url)
-            except DjangoValidationError:
-                fields["url"] = "not a valid URL"
-            else:
-                problem = netguard.url_problem(url)
-                if problem:
-                    fields["url"] = (
-                        f"{problem}; chat webhooks may only target public addresses "
-                        "(WEBHOOK_ALLOW_PRIVATE allows others)"
-                    )
-        out["url"] = url
+    from caseline.notify.services import clean_name_and_url
+
+    out, fields = clean_name_and_url(data, creating=creating, what="chat webhooks")
     if "active" in data and data["active"] is not None:
         if not isinstance(data["active"], bool):
             fields["active"] = "true or false"

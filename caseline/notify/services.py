@@ -561,18 +561,26 @@ def sweep_outbox(limit: int = SWEEP_BATCH) -> int:
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
-def clean_webhook_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def clean_name_and_url(
+    data: dict[str, Any], *, creating: bool, what: str = "webhooks"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``name`` and ``url`` of an outgoing hook (webhooks, chat webhooks): the cleaned
+    values and the field errors. The URL must be http(s), valid, and (unless
+    ``WEBHOOK_ALLOW_PRIVATE``) point at a public address (SSRF guard, checked again at
+    delivery)."""
     fields: dict[str, str] = {}
     out: dict[str, Any] = {}
     if "name" in data or creating:
-        name = (data.get("name") or "").strip()
+        name = data.get("name")
+        name = name.strip() if isinstance(name, str) else ""
         if not name:
             fields["name"] = "required"
         elif len(name) > 100:
             fields["name"] = "at most 100 characters"
         out["name"] = name
     if "url" in data or creating:
-        url = (data.get("url") or "").strip()
+        url = data.get("url")
+        url = url.strip() if isinstance(url, str) else ""
         if not url:
             fields["url"] = "required"
         elif len(url) > 500:
@@ -588,10 +596,15 @@ def clean_webhook_fields(data: dict[str, Any], *, creating: bool) -> dict[str, A
                 problem = netguard.url_problem(url)
                 if problem:
                     fields["url"] = (
-                        f"{problem}; webhooks may only target public addresses "
+                        f"{problem}; {what} may only target public addresses "
                         "(WEBHOOK_ALLOW_PRIVATE allows others)"
                     )
         out["url"] = url
+    return out, fields
+
+
+def clean_webhook_fields(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    out, fields = clean_name_and_url(data, creating=creating)
     if "event_types" in data or creating:
         types = data.get("event_types")
         if not isinstance(types, list) or not types:
