@@ -63,6 +63,7 @@ class EscalationsConfig(AppConfig):
         from . import summaries
 
         domain_events.subscribe("escalation.status_changed", summaries.on_status_changed)
+        domain_events.subscribe("escalation.opened", summaries.on_opened)
         summary_panels.register(
             "escalation",
             summary_panels.Panel(

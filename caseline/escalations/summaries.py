@@ -617,6 +617,26 @@ def set_schedule(
     return sched
 
 
+def on_opened(event: Any) -> None:
+    """Subscriber of ``escalation.opened`` (inside the opening transaction): every new
+    escalation gets the default schedule — daily at 17:00 in the owner's zone, the draft an
+    hour before — so internal stakeholders hear about it until it is resolved without
+    anyone remembering to set it up (setting ``ESCALATION_SUMMARY_DEFAULT``, default on;
+    the room's panel changes or stops it)."""
+    from django.conf import settings
+
+    if not getattr(settings, "ESCALATION_SUMMARY_DEFAULT", True):
+        return
+    if SummarySchedule.objects.filter(escalation_id=event.subject_id).exists():
+        return
+    esc = Escalation.objects.select_related("owner__region", "organization__region").get(
+        pk=event.subject_id
+    )
+    sched = SummarySchedule(escalation=esc, updated_at=now())
+    _arm(sched, esc, now())
+    sched.save()
+
+
 def on_status_changed(event: Any) -> None:
     """Subscriber of ``escalation.status_changed`` (inside the transition's transaction):
     resolving or closing stops the schedule's timers, reopening arms the next send."""

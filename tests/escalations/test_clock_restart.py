@@ -79,8 +79,9 @@ def sent() -> list[int]:
 
 
 def test_a_restarted_clock_misses_nothing_and_doubles_nothing(
-    subprocess_env, tmp_path, monkeypatch, make_staff
+    subprocess_env, tmp_path, monkeypatch, make_staff, settings
 ):
+    settings.ESCALATION_SUMMARY_DEFAULT = False  # the test sets its own schedule
     monkeypatch.setenv(timesource.ENV_VAR, subprocess_env["CASELINE_TIME_FILE"])
     timesource.set_time(utc(2026, 3, 24, 10))  # frozen for the test and every clock
     region = Region.objects.create(

@@ -196,6 +196,13 @@ def test_an_overdue_open_commitment_says_so():
 # --- services -------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_default_schedule(settings):
+    """These tests set the schedule themselves; the default one armed at opening
+    (``ESCALATION_SUMMARY_DEFAULT``) has its own test below."""
+    settings.ESCALATION_SUMMARY_DEFAULT = False
+
+
 @pytest.fixture
 def esc(world):
     Region.objects.filter(pk=world.emea.pk).update(time_zone=BERLIN)
@@ -304,16 +311,38 @@ def test_what_changed_since_the_last_sent_summary(world, esc):
     assert "Next steps updated by em@caseline.test." in draft.text
 
 
+def test_opening_arms_the_default_daily_schedule(world, settings):
+    """Every new escalation gets the default: daily 17:00 in the owner's zone, the draft an
+    hour before, on the timer table."""
+    settings.ESCALATION_SUMMARY_DEFAULT = True
+    esc = services.open_escalation(
+        world.em, ticket_ids=[world.ticket().pk], business_impact="Orders stopped"
+    )
+    sched = SummarySchedule.objects.get(escalation=esc)
+    assert sched.active and sched.send_time.strftime("%H:%M") == "17:00"
+    assert sched.next_send_at is not None and sched.lead_minutes == 60
+    kinds = set(
+        Timer.objects.filter(subject_type="escalation", subject_id=esc.pk).values_list(
+            "kind", flat=True
+        )
+    )
+    assert {"escalation.summary_draft", "escalation.summary_send"} <= kinds
+
+
 def test_bad_input_changes_nothing(world, esc):
+    def state():
+        return (
+            list(SummarySchedule.objects.values()),
+            list(Timer.objects.filter(kind__startswith="escalation.summary").values()),
+        )
+
+    before = state()
     with pytest.raises(ValidationFailed) as exc:
         summaries.set_schedule(
             esc.pk, world.em, send_time="25:00", time_zone="Mars/Olympus", lead_minutes=-5
         )
     assert set(exc.value.fields) == {"send_time", "time_zone", "lead_minutes"}
-    assert (
-        not SummarySchedule.objects.exists()
-        and not Timer.objects.filter(kind__startswith="escalation.summary").exists()
-    )
+    assert state() == before
     draft = summaries.generate(esc.pk, world.em)
     with pytest.raises(ValidationFailed):
         summaries.edit_draft(esc.pk, draft.pk, world.em, text="   ")
