@@ -237,10 +237,14 @@ def test_batch_rings_one_doorbell_for_its_acknowledgements(
         HUEY.disconnect_signal(executing, SIGNAL_EXECUTING)
     acks = OutboxMessage.objects.filter(idempotency_key__endswith="-ack").order_by("id")
     assert [a.subject_id for a in acks] == [r.inbound.ticket_id for r in results]
-    # one task (one queue entry) for the three rows, after the commit
-    assert [(name.rsplit(".", 1)[-1], list(args[0])) for name, args in ran] == [
-        ("deliver_outbox_batch", [a.pk for a in acks])
+    # one outbox task (one queue entry) for the three rows, after the commit (other apps'
+    # tasks, e.g. multi-customer detection of each new ticket, are not the outbox's)
+    outbox = [
+        (name.rsplit(".", 1)[-1], list(args[0]))
+        for name, args in ran
+        if name.rsplit(".", 1)[-1].startswith("deliver_outbox")
     ]
+    assert outbox == [("deliver_outbox_batch", [a.pk for a in acks])]
     sent = smtp_sink.wait(3)
     assert sorted(m["rcpt"][0] for m in sent) == [f"n{i}@acme.test" for i in range(3)]
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
