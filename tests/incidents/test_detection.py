@@ -377,6 +377,9 @@ def test_demo_seeds_a_proposal_once(w):
 
     report = Report()
     seed_detection(report, {"priya.natarajan": w.agent})
+    assert report.created == {}  # a demo without tickets gets no reports either
+    w.ticket(0, "Copy of the March invoice", "Please send a copy of the March invoice.")
+    seed_detection(report, {"priya.natarajan": w.agent})
     assert report.created.get("tickets") == 3
     assert report.created.get("detection proposals", 0) >= 1
     again = Report()
